@@ -1,0 +1,14 @@
+"""skills: leak-free deep-learning trading signals on daily OHLCV bars, with Keras 3.
+
+Importing ``skills`` registers its custom Keras layers, so a plain ``keras.models.load_model``
+(with ``safe_mode=True``) reads the package's model files.
+"""
+
+__version__ = "0.1.0"
+
+from .data import (CLASS_NAMES, DataError, FEATURE_NAMES, compute_features, load_ohlcv, make_labels,  # noqa: E402
+                   prepare_dataset)
+from .models import layers as _layers  # noqa: E402,F401  (registers the custom layers)
+
+__all__ = ["__version__", "CLASS_NAMES", "DataError", "FEATURE_NAMES", "compute_features", "load_ohlcv",
+           "make_labels", "prepare_dataset"]

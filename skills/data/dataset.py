@@ -1,0 +1,324 @@
+"""From bars to leak-free train / validation / test windows.
+
+``prepare_dataset`` computes the features of each ticker, pools the tickers into ONE 2-D float32
+array (rows of different tickers never share a window), splits by date with a purge gap, learns
+the label edges (quantile method) and the scaler statistics on training rows only, and returns
+lazy windows over that array.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .features import FEATURE_NAMES, compute_features
+from .io import DataError, load_ohlcv
+from .labels import CLASS_NAMES, LabelRule, forward_return
+from .splits import SplitBounds, chronological_bounds, walk_forward_bounds
+from .windows import WindowArray, WindowDataset
+
+__all__ = ["PreparedData", "Split", "ScalerStats", "SCALERS", "prepare_dataset", "prepare_walk_forward"]
+
+SCALERS = ("standard", "minmax", "robust")
+
+
+@dataclass(frozen=True)
+class ScalerStats:
+    """Per-feature scaling learned on training rows: ``scaled = (x - offset) / scale``.
+
+    ``standard``: mean and standard deviation; ``minmax``: minimum and range; ``robust``: median
+    and inter-quartile range. A zero scale becomes 1. ``keras.layers.Normalization(mean=offset,
+    variance=scale ** 2)`` applies the same map inside a network.
+    """
+
+    kind: str
+    offset: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, rows: np.ndarray, kind: str = "standard") -> "ScalerStats":
+        if kind not in SCALERS:
+            raise ValueError(f"scaler must be one of {SCALERS}, got {kind!r}")
+        rows = np.asarray(rows, dtype=np.float64)
+        if kind == "standard":
+            offset, scale = rows.mean(axis=0), rows.std(axis=0)
+        elif kind == "minmax":
+            offset, scale = rows.min(axis=0), rows.max(axis=0) - rows.min(axis=0)
+        else:
+            q25, offset, q75 = np.quantile(rows, [0.25, 0.5, 0.75], axis=0)
+            scale = q75 - q25
+        scale = np.where(scale > 1e-12, scale, 1.0)
+        return cls(kind, offset.astype(np.float32), scale.astype(np.float32))
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, dtype=np.float32) - self.offset) / self.scale).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ScalerStats":
+        return cls(d["kind"], np.asarray(d["offset"], np.float32), np.asarray(d["scale"], np.float32))
+
+
+@dataclass
+class Split:
+    """One chronological split: windows, labels and where each window ends.
+
+    Attributes:
+        name: ``"train"``, ``"val"`` or ``"test"``.
+        X: WindowArray of raw (unscaled) features, shape (n, sequence_length, n_features).
+        y: int64 labels (n,), bar t's label for the window ending at bar t.
+        dates: DatetimeIndex of each window's last bar.
+        tickers: str array (n,).
+        forward_returns: float64 (n,), the return that made each label.
+    """
+
+    name: str
+    X: WindowArray
+    y: np.ndarray
+    dates: pd.DatetimeIndex
+    tickers: np.ndarray
+    forward_returns: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.y, minlength=len(CLASS_NAMES))
+        return {name: int(c) for name, c in zip(CLASS_NAMES, counts)}
+
+    def dataset(self, batch_size: int = 32, shuffle: bool | None = None, seed: int | None = None,
+                sample_weight=None, **kwargs) -> WindowDataset:
+        """A ``keras.utils.PyDataset`` of ``(X, y)`` batches; shuffled (each epoch) only for ``train``."""
+        if shuffle is None:
+            shuffle = self.name == "train"
+        if shuffle and self.name != "train":
+            raise ValueError(f"shuffling is for the training split only, not {self.name!r}")
+        return WindowDataset(self.X, self.y, sample_weight=sample_weight, batch_size=batch_size,
+                             shuffle=shuffle, seed=seed, **kwargs)
+
+
+@dataclass
+class PreparedData:
+    """Train / validation / test windows plus everything a model file must carry."""
+
+    train: Split
+    val: Split
+    test: Split
+    feature_names: list[str]
+    sequence_length: int
+    horizon: int
+    gap: int
+    scaler: ScalerStats
+    label_rule: LabelRule
+    tickers: list[str]
+    bounds: SplitBounds
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    @property
+    def meta(self) -> dict:
+        """JSON-serialisable description (stored inside model files)."""
+        return {
+            "feature_names": list(self.feature_names),
+            "sequence_length": self.sequence_length,
+            "horizon": self.horizon,
+            "gap": self.gap,
+            "label_rule": self.label_rule.to_dict(),
+            "scaler": self.scaler.to_dict(),
+            "class_names": list(CLASS_NAMES),
+            "tickers": list(self.tickers),
+            "date_ranges": self.bounds.to_dict(),
+            "train_date_range": self.bounds.to_dict()["train"],
+            "split_sizes": {s.name: len(s) for s in (self.train, self.val, self.test)},
+        }
+
+    def summary(self) -> str:
+        """A few lines a user can read: tickers, date ranges, window counts and class balance."""
+        lines = [f"tickers: {', '.join(self.tickers)}",
+                 f"features: {self.n_features}, sequence_length: {self.sequence_length}, horizon: "
+                 f"{self.horizon}, gap: {self.gap}, labels: {self.label_rule.method} "
+                 f"(threshold {self.label_rule.threshold}), scaler: {self.scaler.kind}"]
+        for split in (self.train, self.val, self.test):
+            shares = ", ".join(f"{k} {v / max(len(split), 1):.1%}" for k, v in split.class_counts.items())
+            lines.append(f"{split.name:>5}: {len(split):6d} windows  {split.dates.min().date()} .. "
+                         f"{split.dates.max().date()}  ({shares})")
+        return "\n".join(lines)
+
+
+def _as_frames(data) -> dict[str, pd.DataFrame]:
+    if isinstance(data, (str, Path)):
+        data = load_ohlcv(data)
+    if isinstance(data, pd.DataFrame):
+        return {data.attrs.get("ticker", "DATA"): data}
+    if isinstance(data, dict) and data:
+        return dict(data)
+    raise DataError(f"expected a path, a DataFrame or a non-empty dict of DataFrames, got {type(data).__name__}")
+
+
+class _Pool:
+    """The features of every ticker stacked into one float32 array, with per-row bookkeeping."""
+
+    def __init__(self, frames: dict[str, pd.DataFrame], sequence_length: int, horizon: int, features):
+        self.sequence_length, self.horizon = sequence_length, horizon
+        self.feature_names = list(features)
+        blocks, tickers, dates, label_end, closes, offsets, firsts = [], [], [], [], {}, {}, {}
+        candidate_ends = []
+        start = 0
+        for ticker, bars in frames.items():
+            feats = compute_features(bars)
+            unknown = [f for f in self.feature_names if f not in feats.columns]
+            if unknown:
+                raise ValueError(f"unknown feature(s) {', '.join(unknown)}")
+            values = feats[self.feature_names].to_numpy(dtype=np.float32)
+            valid = np.flatnonzero(np.isfinite(values).all(axis=1))
+            n_windows = len(valid) - sequence_length + 1 - horizon
+            if n_windows < 1:
+                warnings.warn(f"{ticker}: {len(bars)} bars give no labelled window (need more than the "
+                              f"{len(bars) - len(valid)}-bar indicator warm-up + sequence_length "
+                              f"{sequence_length} + horizon {horizon}); skipped", stacklevel=3)
+                continue
+            first = valid[0]
+            block = values[first:]
+            index = bars.index[first:]
+            blocks.append(block)
+            tickers.append(np.full(len(block), ticker, dtype=object))
+            dates.append(index.to_numpy())
+            # the date of bar t + horizon: a label "ends" there (NaT when beyond the data)
+            ahead = np.full(len(block), np.datetime64("NaT"), dtype="datetime64[ns]")
+            ahead[:-horizon] = index.to_numpy()[horizon:]
+            label_end.append(ahead)
+            closes[ticker], firsts[ticker] = bars["close"].astype(float), first
+            offsets[ticker] = start
+            candidate_ends.append(start + np.arange(sequence_length - 1, len(block)))
+            start += len(block)
+        if not blocks:
+            raise DataError(f"no ticker has enough bars for a window of {sequence_length} bars after the "
+                            f"indicator warm-up plus a {horizon}-bar label horizon")
+        self.values = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+        self.tickers = np.concatenate(tickers)
+        self.dates = pd.DatetimeIndex(np.concatenate(dates))
+        self.label_end = np.concatenate(label_end)
+        self.closes, self.offsets, self.firsts = closes, offsets, firsts
+        self.ends = np.concatenate(candidate_ends)
+        self.ticker_names = list(closes)
+        self.calendar = pd.DatetimeIndex(np.unique(self.dates[self.ends]))
+
+    def forward_returns(self, rule: LabelRule) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.full(len(self.values), np.nan)
+        returns = np.full(len(self.values), np.nan)
+        for ticker, close in self.closes.items():
+            first = self.firsts[ticker]
+            rows = slice(self.offsets[ticker], self.offsets[ticker] + len(close) - first)
+            returns[rows] = forward_return(close, rule.horizon).to_numpy()[first:]
+            if rule.is_fitted:
+                labels[rows] = rule.apply(close).to_numpy()[first:]
+        return labels, returns
+
+    def prepare(self, bounds: SplitBounds, rule: LabelRule, scaler: str, gap: int) -> PreparedData:
+        end_dates = self.dates[self.ends]
+        next_start = {"train": bounds.val[0], "val": bounds.test[0], "test": None}
+        _, returns = self.forward_returns(rule)
+
+        def select(name):
+            first, last = getattr(bounds, name)
+            keep = (end_dates >= first) & (end_dates <= last)
+            if next_start[name] is not None:  # purge: no label may look into the next split
+                keep &= self.label_end[self.ends] < np.datetime64(next_start[name])
+            return self.ends[keep]
+
+        chosen = {name: select(name) for name in ("train", "val", "test")}
+        rule = rule.fit(returns[chosen["train"]])
+        labels, returns = self.forward_returns(rule)
+        splits = {}
+        for name, ends in chosen.items():
+            ends = ends[np.isfinite(labels[ends])]
+            if ends.size == 0:
+                raise DataError(f"the {name} split has no labelled windows; use more bars or other fractions")
+            splits[name] = Split(name, WindowArray(self.values, ends, self.sequence_length),
+                                 labels[ends].astype(np.int64), self.dates[ends],
+                                 self.tickers[ends].astype(str), returns[ends])
+        train_rows = self.dates <= bounds.train[1]
+        stats = ScalerStats.fit(self.values[train_rows], scaler)
+        return PreparedData(splits["train"], splits["val"], splits["test"], self.feature_names,
+                            self.sequence_length, self.horizon, gap, stats, rule, self.ticker_names, bounds)
+
+
+def _label_rule(label, horizon: int, threshold) -> LabelRule:
+    if isinstance(label, LabelRule):
+        if label.horizon != horizon:
+            raise ValueError(f"label rule horizon {label.horizon} differs from horizon {horizon}")
+        return label
+    if isinstance(label, dict):
+        return LabelRule.from_dict({"horizon": horizon, **label})
+    return LabelRule(horizon=horizon, method=label, threshold=threshold)
+
+
+def _check_args(sequence_length, horizon, gap):
+    if int(sequence_length) != sequence_length or sequence_length < 1:
+        raise ValueError(f"sequence_length must be a positive integer, got {sequence_length!r}")
+    if int(horizon) != horizon or horizon < 1:
+        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+    gap = horizon if gap is None else gap
+    if gap < horizon:
+        raise ValueError(f"gap must be >= horizon ({horizon}) so no training label overlaps validation, got {gap}")
+    return int(gap)
+
+
+def prepare_dataset(data, sequence_length: int = 30, horizon: int = 1, label="fixed", threshold=None,
+                    val_fraction: float = 0.15, test_fraction: float = 0.15, scaler: str = "standard",
+                    gap: int | None = None, features=None) -> PreparedData:
+    """Build leak-free train / validation / test windows from daily bars.
+
+    Args:
+        data: a CSV path, a folder of CSVs, one OHLCV DataFrame, or ``dict[ticker, DataFrame]``.
+        sequence_length: int, default 30. Bars per window; the window ending at bar t carries bar
+            t's label.
+        horizon: int, default 1. Label horizon in bars.
+        label: ``"fixed"``, ``"volatility"``, ``"quantile"``, a dict of :class:`LabelRule` fields,
+            or a LabelRule. Quantile edges are learned on training rows only.
+        threshold: float or None, the label band (see :class:`LabelRule`).
+        val_fraction, test_fraction: float, default 0.15 each. Shares of the window-end dates.
+        scaler: ``"standard"``, ``"minmax"`` or ``"robust"``; fit on training rows only.
+        gap: int or None (= horizon). Dates left out between splits; windows whose label reaches
+            into the next split are purged as well.
+        features: list of feature names or None (= all of ``FEATURE_NAMES``).
+
+    Returns:
+        PreparedData. Tickers are split by date (the same cut dates for all), and no window
+        crosses two tickers.
+
+    Raises:
+        DataError: unreadable data, or too few bars for the windows and splits asked for.
+        ValueError: an impossible argument value.
+    """
+    gap = _check_args(sequence_length, horizon, gap)
+    rule = _label_rule(label, horizon, threshold)
+    if scaler not in SCALERS:
+        raise ValueError(f"scaler must be one of {SCALERS}, got {scaler!r}")
+    pool = _Pool(_as_frames(data), int(sequence_length), int(horizon), features or FEATURE_NAMES)
+    bounds = chronological_bounds(pool.calendar, val_fraction, test_fraction, gap)
+    return pool.prepare(bounds, rule, scaler, gap)
+
+
+def prepare_walk_forward(data, n_splits: int = 5, mode: str = "expanding", sequence_length: int = 30,
+                         horizon: int = 1, label="fixed", threshold=None, val_fraction: float = 0.15,
+                         scaler: str = "standard", gap: int | None = None, features=None,
+                         train_size: int | None = None, test_size: int | None = None) -> list[PreparedData]:
+    """Walk-forward folds (expanding or rolling), each a PreparedData with its own training-only
+    scaler and label edges. Arguments as in :func:`prepare_dataset` and
+    :func:`skills.data.splits.walk_forward_bounds`. The folds share one feature array."""
+    gap = _check_args(sequence_length, horizon, gap)
+    rule = _label_rule(label, horizon, threshold)
+    pool = _Pool(_as_frames(data), int(sequence_length), int(horizon), features or FEATURE_NAMES)
+    folds = walk_forward_bounds(pool.calendar, n_splits, mode, val_fraction, gap, train_size, test_size)
+    return [pool.prepare(bounds, rule, scaler, gap) for bounds in folds]

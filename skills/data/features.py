@@ -1,0 +1,139 @@
+"""Causal, stationary technical indicators computed with ``ta``.
+
+Every column is a return, a ratio or distance to a moving average, an oscillator or a
+normalised range: never a raw price or a cumulative level (OBV, A/D line, cumulative return),
+so a model trained on one period or ticker sees comparable numbers on another.
+
+The value at bar t depends on bars <= t only. ``ta`` pads the first rows of a few indicators
+(KST, Ichimoku, DPO) with the mean of the *whole* series, which is look-ahead; those rows and
+every other indicator's warm-up are set to NaN (the first :data:`WARMUP_BARS` rows), and
+``tests/data/test_features.py`` proves prefix invariance for every column.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from ta import momentum, trend, volatility, volume
+
+from .io import OHLCV_COLUMNS, DataError
+
+__all__ = ["FEATURE_NAMES", "WARMUP_BARS", "compute_features"]
+
+#: Rows at the start of every series whose features are NaN: longer than the longest indicator
+#: warm-up in ``ta`` (Ichimoku 52, KST 45, SMA 50, the mean-padded rows of KST/DPO).
+WARMUP_BARS = 80
+
+
+def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    return numerator / denominator - 1.0
+
+
+def _build(df: pd.DataFrame) -> dict[str, pd.Series]:
+    o, h, l, c, v = (df[k] for k in OHLCV_COLUMNS)
+    macd = trend.MACD(c)
+    adx = trend.ADXIndicator(h, l, c)
+    kst = trend.KSTIndicator(c)
+    ichimoku = trend.IchimokuIndicator(h, l, visual=False)
+    bb = volatility.BollingerBands(c)
+    kc = volatility.KeltnerChannel(h, l, c, original_version=False)
+    dc = volatility.DonchianChannel(h, l, c)
+    stoch = momentum.StochasticOscillator(h, l, c)
+    vortex = trend.VortexIndicator(h, l, c)
+    log_volume = np.log1p(v)
+    return {
+        # returns and bar shape
+        "log_return_1": momentum.ROCIndicator(c, window=1).roc().div(100).pipe(np.log1p),
+        "return_5": momentum.ROCIndicator(c, window=5).roc() / 100,
+        "return_20": momentum.ROCIndicator(c, window=20).roc() / 100,
+        "high_low_range": (h - l) / c,
+        "close_open_return": _ratio(c, o),
+        "overnight_gap": _ratio(o, c.shift(1)),
+        # trend: distances to moving averages, normalised oscillators
+        "close_to_sma_10": _ratio(c, trend.SMAIndicator(c, 10).sma_indicator()),
+        "close_to_sma_20": _ratio(c, trend.SMAIndicator(c, 20).sma_indicator()),
+        "close_to_sma_50": _ratio(c, trend.SMAIndicator(c, 50).sma_indicator()),
+        "close_to_ema_12": _ratio(c, trend.EMAIndicator(c, 12).ema_indicator()),
+        "close_to_ema_26": _ratio(c, trend.EMAIndicator(c, 26).ema_indicator()),
+        "macd_to_close": macd.macd() / c,
+        "macd_signal_to_close": macd.macd_signal() / c,
+        "macd_diff_to_close": macd.macd_diff() / c,
+        "adx": adx.adx() / 100,
+        "adx_pos": adx.adx_pos() / 100,
+        "adx_neg": adx.adx_neg() / 100,
+        "cci": trend.CCIIndicator(h, l, c).cci() / 100,
+        "aroon": trend.AroonIndicator(h, l).aroon_indicator() / 100,
+        "vortex_diff": vortex.vortex_indicator_diff(),
+        "trix": trend.TRIXIndicator(c).trix(),
+        "mass_index": trend.MassIndex(h, l).mass_index() / 25,
+        "kst": kst.kst() / 100,
+        "kst_diff": kst.kst_diff() / 100,
+        "close_to_ichimoku_a": _ratio(c, ichimoku.ichimoku_a()),
+        "close_to_ichimoku_b": _ratio(c, ichimoku.ichimoku_b()),
+        "dpo_to_close": trend.DPOIndicator(c).dpo() / c,
+        # momentum oscillators
+        "rsi_14": momentum.RSIIndicator(c).rsi() / 100,
+        "stoch_k": stoch.stoch() / 100,
+        "stoch_d": stoch.stoch_signal() / 100,
+        "williams_r": momentum.WilliamsRIndicator(h, l, c).williams_r() / 100,
+        "roc_10": momentum.ROCIndicator(c, window=10).roc() / 100,
+        "tsi": momentum.TSIIndicator(c).tsi() / 100,
+        "ultimate_oscillator": momentum.UltimateOscillator(h, l, c).ultimate_oscillator() / 100,
+        "awesome_to_close": momentum.AwesomeOscillatorIndicator(h, l).awesome_oscillator() / c,
+        "stoch_rsi": momentum.StochRSIIndicator(c).stochrsi(),
+        "ppo": momentum.PercentagePriceOscillator(c).ppo() / 100,
+        # volatility
+        "atr_to_close": volatility.AverageTrueRange(h, l, c).average_true_range() / c,
+        "bb_pband": bb.bollinger_pband(),
+        "bb_wband": bb.bollinger_wband() / 100,
+        "kc_pband": kc.keltner_channel_pband(),
+        "kc_wband": kc.keltner_channel_wband() / 100,
+        "dc_pband": dc.donchian_channel_pband(),
+        "dc_wband": dc.donchian_channel_wband() / 100,
+        "ulcer_index": volatility.UlcerIndex(c).ulcer_index() / 100,
+        # volume
+        "mfi": volume.MFIIndicator(h, l, c, v).money_flow_index() / 100,
+        "cmf": volume.ChaikinMoneyFlowIndicator(h, l, c, v).chaikin_money_flow(),
+        "force_index_norm": volume.ForceIndexIndicator(c, v).force_index()
+        / (c * trend.SMAIndicator(v, 20).sma_indicator()),
+        "close_to_vwap": _ratio(c, volume.VolumeWeightedAveragePrice(h, l, c, v).volume_weighted_average_price()),
+        "log_volume_to_sma_20": log_volume - trend.SMAIndicator(log_volume, 20).sma_indicator(),
+    }
+
+
+#: The feature columns, in the order models see them. Defined once, here.
+FEATURE_NAMES: tuple[str, ...] = tuple(
+    _build(pd.DataFrame({k: np.linspace(1.0, 2.0, 2 * WARMUP_BARS) for k in OHLCV_COLUMNS})).keys()
+)
+
+
+def compute_features(df: pd.DataFrame) -> pd.DataFrame:
+    """Compute the indicator columns for one ticker's bars.
+
+    Args:
+        df: DataFrame with float columns ``open high low close volume`` on a sorted index
+            (as returned by :func:`skills.data.load_ohlcv`).
+
+    Returns:
+        A float64 DataFrame on the same index with the columns :data:`FEATURE_NAMES`. The value at
+        bar t uses bars <= t only. The first :data:`WARMUP_BARS` rows are NaN; after them every
+        value is finite (a ratio that is undefined, e.g. on a zero-volume bar, is 0) and within
+        the float32 range.
+
+    Raises:
+        DataError: a required column is missing or the index is not sorted.
+    """
+    missing = [c for c in OHLCV_COLUMNS if c not in df.columns]
+    if missing:
+        source = df.attrs.get("source", "bars")
+        raise DataError(f"{source}: missing column(s) {', '.join(missing)} needed for features")
+    if not df.index.is_monotonic_increasing:
+        raise DataError(f"{df.attrs.get('source', 'bars')}: index is not sorted by date")
+    bars = df[list(OHLCV_COLUMNS)].astype(float)
+    if len(bars) <= WARMUP_BARS:  # nothing but warm-up; some ``ta`` indicators fail on short input
+        return pd.DataFrame(np.nan, index=df.index, columns=list(FEATURE_NAMES))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = pd.DataFrame(_build(bars), index=df.index)
+    out = out.replace([np.inf, -np.inf], np.nan).fillna(0.0).clip(-1e6, 1e6)
+    out.iloc[:WARMUP_BARS] = np.nan
+    return out

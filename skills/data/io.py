@@ -1,0 +1,195 @@
+"""Loading daily OHLCV bars from CSV files, with errors that say what is wrong and where."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DataError", "load_ohlcv", "PRICE_COLUMNS", "OHLCV_COLUMNS"]
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+OHLCV_COLUMNS = PRICE_COLUMNS + ("volume",)
+_DATE_COLUMNS = ("date", "datetime", "timestamp", "time")
+_CSV_SUFFIXES = (".csv", ".txt")
+
+
+class DataError(ValueError):
+    """Bad input data. The message names the file, the row or column and the problem."""
+
+
+def load_ohlcv(path, *, strict: bool = False, drop_bad_rows: bool = False):
+    """Load daily OHLCV bars from a CSV file or a folder of CSV files.
+
+    Args:
+        path: str or Path. A CSV file (Yahoo style ``Date,Open,High,Low,Close,Adj Close,Volume``,
+            lower-case headers, or a ``timestamp`` / ``datetime`` column), or a folder of such
+            files (one ticker per file, the ticker being the file name without suffix).
+        strict: bool, default False. For a folder: raise on the first broken file instead of
+            skipping it with a warning that names it and why.
+        drop_bad_rows: bool, default False. Drop rows with bad cells (unparseable dates,
+            non-numeric / missing / non-positive prices, inconsistent High/Low) with a warning
+            that counts them, instead of raising. The default never hides bad rows.
+
+    Returns:
+        A DataFrame with a sorted ``DatetimeIndex`` named ``date`` and float columns
+        ``open high low close volume`` (plus ``adj_close`` when the file has it); for a folder,
+        a ``dict[ticker, DataFrame]`` sorted by ticker.
+
+    Raises:
+        DataError: missing path, empty or non-CSV file, missing OHLCV columns, unparseable dates,
+            non-numeric cells, NaN or inf values, non-positive prices, negative volume,
+            High < Low or High/Low not bracketing Open/Close, the same date twice with
+            different values.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return _load_folder(path, strict=strict, drop_bad_rows=drop_bad_rows)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    return _load_file(path, drop_bad_rows=drop_bad_rows)
+
+
+def _load_folder(folder: Path, *, strict: bool, drop_bad_rows: bool) -> dict:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _CSV_SUFFIXES)
+    if not files:
+        raise DataError(f"{folder}: folder holds no .csv files")
+    frames = {}
+    for file in files:
+        try:
+            frames[file.stem.upper()] = _load_file(file, drop_bad_rows=drop_bad_rows)
+        except DataError as exc:
+            if strict:
+                raise
+            warnings.warn(f"skipping {exc}", stacklevel=3)
+    if not frames:
+        raise DataError(f"{folder}: none of its {len(files)} CSV files could be loaded")
+    return frames
+
+
+def _read_text_table(path: Path) -> pd.DataFrame:
+    if path.suffix.lower() not in _CSV_SUFFIXES:
+        raise DataError(f"{path}: not a CSV file (expected a .csv or .txt suffix)")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if b"\x00" in head:
+        raise DataError(f"{path}: not a CSV file (binary content)")
+    try:
+        raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable CSV file ({str(exc).splitlines()[0]})") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: file is empty") from None
+    if raw.empty:
+        raise DataError(f"{path}: file has a header but no rows")
+    return raw
+
+
+def _normalise_header(name: str) -> str:
+    return str(name).strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _parse_dates(values: pd.Series) -> pd.Series:
+    text = values.str.strip()
+    if text.notna().all() and text.str.fullmatch(r"\d{9,13}(\.\d+)?").all():
+        numbers = text.astype(float)
+        unit = "ms" if numbers.median() > 1e11 else "s"
+        return pd.to_datetime(numbers, unit=unit)
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+    if parsed.isna().any():
+        retry = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
+        parsed = parsed.fillna(retry)
+    return parsed.dt.tz_localize(None)
+
+
+def _load_file(path: Path, *, drop_bad_rows: bool) -> pd.DataFrame:
+    raw = _read_text_table(path)
+    raw.columns = [_normalise_header(c) for c in raw.columns]
+    if "adj_close" not in raw.columns and "adjclose" in raw.columns:
+        raw = raw.rename(columns={"adjclose": "adj_close"})
+    date_col = next((c for c in _DATE_COLUMNS if c in raw.columns), None)
+    if date_col is None:
+        raise DataError(f"{path}: no date column (expected one of {', '.join(_DATE_COLUMNS)}; "
+                        f"found {', '.join(raw.columns)})")
+    missing = [c for c in OHLCV_COLUMNS if c not in raw.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+
+    lines = np.arange(len(raw)) + 2  # line 1 is the header
+    problems: list[tuple[int, str]] = []  # (row position, message)
+
+    dates = _parse_dates(raw[date_col])
+    for pos in np.flatnonzero(dates.isna().to_numpy()):
+        problems.append((pos, f"date {raw[date_col].iloc[pos]!r} cannot be parsed (column {date_col!r})"))
+
+    columns = list(OHLCV_COLUMNS) + (["adj_close"] if "adj_close" in raw.columns else [])
+    values = {}
+    for col in columns:
+        text = raw[col].str.strip()
+        numbers = pd.to_numeric(text, errors="coerce").astype(float)
+        for pos in np.flatnonzero(numbers.isna().to_numpy()):
+            cell = text.iloc[pos]
+            if pd.isna(cell) or cell.lower() in ("", "nan", "null", "none", "na"):
+                problems.append((pos, f"missing value (NaN) in column {col!r}"))
+            else:
+                problems.append((pos, f"non-numeric value {cell!r} in column {col!r}"))
+        for pos in np.flatnonzero(np.isinf(numbers.to_numpy())):
+            problems.append((pos, f"infinite value in column {col!r}"))
+        values[col] = numbers.to_numpy()
+
+    frame = pd.DataFrame(values)
+    finite = np.isfinite(frame[list(OHLCV_COLUMNS)].to_numpy()).all(axis=1)
+    o, h, l, c, v = (frame[k].to_numpy() for k in OHLCV_COLUMNS)
+    with np.errstate(invalid="ignore"):
+        checks = [
+            ((frame[list(PRICE_COLUMNS)].to_numpy() <= 0).any(axis=1), "zero or negative price"),
+            (v < 0, "negative volume"),
+            (h < l, "high is below low"),
+            ((h < np.maximum(o, c)) | (l > np.minimum(o, c)), "high/low do not bracket open/close"),
+        ]
+    for mask, what in checks:
+        for pos in np.flatnonzero(mask & finite):
+            row = frame.iloc[pos]
+            detail = ", ".join(f"{k}={row[k]:g}" for k in OHLCV_COLUMNS)
+            problems.append((pos, f"{what} ({detail})"))
+
+    def where(pos: int) -> str:
+        stamp = dates.iloc[pos]
+        return f"line {lines[pos]}" + ("" if pd.isna(stamp) else f" ({stamp.date()})")
+
+    if problems:
+        problems.sort()
+        if not drop_bad_rows:
+            pos, message = problems[0]
+            more = len({p for p, _ in problems}) - 1
+            suffix = f" [and {more} more bad row(s)]" if more else ""
+            raise DataError(f"{path}: {where(pos)}: {message}{suffix}")
+        bad = sorted({p for p, _ in problems})
+        warnings.warn(f"{path}: dropped {len(bad)} bad row(s), first at {where(bad[0])}: "
+                      f"{problems[0][1]}", stacklevel=3)
+        keep = np.ones(len(frame), dtype=bool)
+        keep[bad] = False
+        frame, dates, lines = frame[keep], dates[keep], lines[keep]
+        if frame.empty:
+            raise DataError(f"{path}: no valid rows left after dropping bad rows")
+
+    frame.index = pd.DatetimeIndex(dates.to_numpy(), name="date")
+    frame["_line"] = lines
+    frame = frame.sort_index(kind="stable")
+    dup = frame.index.duplicated(keep=False)
+    if dup.any():
+        for stamp, group in frame[dup].groupby(level=0):
+            if len(group[columns].drop_duplicates()) > 1:
+                first, second = group["_line"].iloc[:2]
+                raise DataError(f"{path}: date {stamp.date()} appears twice with different values "
+                                f"(lines {first} and {second})")
+        frame = frame[~frame.index.duplicated(keep="first")]
+    frame = frame.drop(columns="_line")
+    frame.attrs["source"] = os.fspath(path)
+    frame.attrs["ticker"] = path.stem.upper()
+    return frame

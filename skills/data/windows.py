@@ -1,0 +1,151 @@
+"""Lazy sliding windows over one 2-D feature array, and a Keras ``PyDataset`` that batches them.
+
+No N × T × F copy is ever made: a window is gathered from the 2-D array when it is asked for.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pandas as pd
+
+from .io import DataError
+
+__all__ = ["WindowArray", "WindowDataset", "feature_windows"]
+
+
+class WindowArray:
+    """Windows ``values[end - sequence_length + 1 : end + 1]`` for each ``end`` in ``ends``.
+
+    Behaves like a read-only array of shape ``(len(ends), sequence_length, n_features)``:
+    ``len``, ``.shape``, integer / slice / integer-array / boolean indexing (each returns a numpy
+    array, gathered on demand), and ``np.asarray`` (which materialises all windows).
+
+    Args:
+        values: 2-D float array (rows × features), shared, never copied.
+        ends: 1-D int array, the row of each window's last bar (each >= ``sequence_length - 1``).
+        sequence_length: int, bars per window.
+    """
+
+    def __init__(self, values: np.ndarray, ends: np.ndarray, sequence_length: int):
+        if values.ndim != 2:
+            raise ValueError(f"values must be 2-D (rows, features), got shape {values.shape}")
+        ends = np.asarray(ends, dtype=np.int64)
+        if ends.size and (ends.min() < sequence_length - 1 or ends.max() >= len(values)):
+            raise ValueError("window ends out of range for the values array")
+        self.values = values
+        self.ends = ends
+        self.sequence_length = int(sequence_length)
+        self._offsets = np.arange(-self.sequence_length + 1, 1, dtype=np.int64)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.ends), self.sequence_length, self.values.shape[1])
+
+    @property
+    def dtype(self):
+        return self.values.dtype
+
+    ndim = 3
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, (int, np.integer)):
+            end = self.ends[index]
+            return self.values[end - self.sequence_length + 1:end + 1].copy()
+        return self.values[self.ends[index][:, None] + self._offsets]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def subset(self, index) -> "WindowArray":
+        """A WindowArray over the same values with only the selected windows (no copy of values)."""
+        return WindowArray(self.values, self.ends[index], self.sequence_length)
+
+    def __repr__(self) -> str:
+        return f"WindowArray(shape={self.shape}, dtype={self.dtype})"
+
+
+class WindowDataset(keras.utils.PyDataset):
+    """Batches of windows gathered by index, for ``model.fit`` / ``predict`` on any backend.
+
+    Args:
+        X: WindowArray (or any array indexable by an integer array).
+        y: labels or None (prediction).
+        sample_weight: per-window weights or None.
+        batch_size: int, default 32.
+        shuffle: bool, default False. Reshuffles the window order every epoch; use it for the
+            training split only (``Split.dataset`` does).
+        seed: int or None, seed of the shuffling.
+        **kwargs: passed to ``keras.utils.PyDataset`` (``workers``, ``use_multiprocessing``, ...).
+    """
+
+    def __init__(self, X, y=None, sample_weight=None, batch_size: int = 32, shuffle: bool = False,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if y is not None and len(y) != len(X):
+            raise ValueError(f"X has {len(X)} windows but y has {len(y)} labels")
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self._rng = np.random.default_rng(seed)
+        self._order = np.arange(len(X))
+        if self.shuffle:
+            self._rng.shuffle(self._order)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self._order) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        x = self.X[idx]
+        if self.y is None:
+            return (x,)
+        if self.sample_weight is None:
+            return x, self.y[idx]
+        return x, self.y[idx], self.sample_weight[idx]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self._rng.shuffle(self._order)
+
+
+def feature_windows(bars: pd.DataFrame, feature_names, sequence_length: int):
+    """All complete windows of raw features over one ticker's bars (for prediction).
+
+    Args:
+        bars: OHLCV DataFrame (features are computed) or a DataFrame that already holds the
+            feature columns.
+        feature_names: the features, in the model's order.
+        sequence_length: int.
+
+    Returns:
+        ``(WindowArray, DatetimeIndex)``: the windows, and the date of each window's last bar.
+
+    Raises:
+        DataError: a feature is missing, or the bars are too few for one window.
+    """
+    from .features import compute_features
+
+    feature_names = list(feature_names)
+    frame = bars if set(feature_names) <= set(bars.columns) else compute_features(bars)
+    missing = [f for f in feature_names if f not in frame.columns]
+    if missing:
+        raise DataError(f"{bars.attrs.get('source', 'data')}: lacks feature(s) {', '.join(missing)} "
+                        f"that the model was trained on")
+    values = frame[feature_names].to_numpy(dtype=np.float32)
+    valid = np.isfinite(values).all(axis=1)
+    # a window is complete when its sequence_length rows are all valid
+    run = np.convolve(valid.astype(np.int64), np.ones(sequence_length, dtype=np.int64), "full")[:len(valid)]
+    ends = np.flatnonzero(run == sequence_length)
+    if ends.size == 0:
+        raise DataError(f"{bars.attrs.get('source', 'data')}: {len(bars)} bars give no complete window "
+                        f"of {sequence_length} bars after the indicator warm-up")
+    return WindowArray(values, ends, sequence_length), frame.index[ends]
