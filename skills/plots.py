@@ -1,0 +1,238 @@
+"""Matplotlib figures for training, evaluation and backtests.
+
+Every function takes arrays (or a dict / Series), draws on a given `ax` or on a new figure, and returns the
+Figure; none calls `plt.show()`. The Agg backend is selected at import, so plots work on a headless machine and
+before backtrader's plotting module (which would otherwise ask for TkAgg). `save_figure` writes a file
+atomically and closes the figure.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from skills.data.labels import CLASS_NAMES  # noqa: E402
+
+__all__ = [
+    "plot_training_curves",
+    "plot_confusion_matrix",
+    "plot_attention_heatmap",
+    "plot_equity_curve",
+    "save_figure",
+]
+
+_PREFERRED_ORDER = ("loss", "accuracy")  # panels that come first when present
+
+
+def _figure_and_ax(ax, figsize):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    return ax.figure, ax
+
+
+def plot_training_curves(history, axes=None):
+    """Per-epoch curves from a Keras history, one panel per metric with its validation twin.
+
+    `loss` (with `val_loss`) comes first and `accuracy` (with `val_accuracy`) second when present; any other
+    metric in the history gets a panel after them.
+
+    Args:
+        history (dict[str, list[float]] or keras.callbacks.History): metric name -> value per epoch
+            (`History` objects are read through their `.history`).
+        axes (sequence of Axes, optional): one per panel; default a new figure with a row of panels.
+
+    Returns:
+        matplotlib.figure.Figure: the figure holding the panels.
+
+    Raises:
+        ValueError: the history has no metric, or `axes` has the wrong length.
+    """
+    history = dict(getattr(history, "history", history))
+    bases = [k for k in history if not k.startswith("val_")]
+    bases += [k[4:] for k in history if k.startswith("val_") and k[4:] not in history]  # val-only metrics
+    if not bases:
+        raise ValueError("history holds no metric")
+    bases.sort(key=lambda k: (_PREFERRED_ORDER.index(k) if k in _PREFERRED_ORDER else len(_PREFERRED_ORDER)))
+    if axes is None:
+        fig, axes = plt.subplots(1, len(bases), figsize=(5 * len(bases), 3.5), squeeze=False)
+        axes = list(axes[0])
+    else:
+        axes = list(np.ravel(axes))
+        if len(axes) != len(bases):
+            raise ValueError(f"need {len(bases)} axes for panels {bases}, got {len(axes)}")
+        fig = axes[0].figure
+    for ax, base in zip(axes, bases):
+        for key, style in ((base, "-"), (f"val_{base}", "--")):
+            if key in history:
+                values = np.asarray(history[key], dtype=float)
+                ax.plot(np.arange(1, len(values) + 1), values, style, label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(base)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(cm, class_names=CLASS_NAMES, normalize=False, ax=None):
+    """A confusion matrix as an annotated heatmap (rows = true class, columns = predicted class).
+
+    Args:
+        cm (array-like, shape (k, k)): counts, e.g. `metrics["confusion_matrix"]`.
+        class_names (sequence of str, default `CLASS_NAMES`): tick labels, length k.
+        normalize (bool, default False): show each row as fractions of its true class (an empty row stays 0);
+            cells then read `0.25`, otherwise they read the integer counts.
+        ax (Axes, optional): where to draw; default a new figure.
+
+    Returns:
+        matplotlib.figure.Figure: the figure holding the heatmap and its colorbar.
+
+    Raises:
+        ValueError: `cm` is not square or does not match `class_names`.
+    """
+    counts = np.asarray(cm, dtype=float)
+    k = len(class_names)
+    if counts.shape != (k, k):
+        raise ValueError(f"cm must be {k}x{k} to match class_names {tuple(class_names)}, got {counts.shape}")
+    if normalize:
+        totals = counts.sum(axis=1, keepdims=True)
+        values = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+        texts = [[f"{v:.2f}" for v in row] for row in values]
+    else:
+        values = counts
+        texts = [[str(int(round(v))) for v in row] for row in values]
+    fig, ax = _figure_and_ax(ax, (4.5, 4))
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else max(values.max(), 1))
+    threshold = (1 if normalize else max(values.max(), 1)) / 2
+    for i in range(k):
+        for j in range(k):
+            color = "white" if values[i, j] > threshold else "black"
+            ax.text(j, i, texts[i][j], ha="center", va="center", color=color)
+    ax.set_xticks(range(k), labels=list(class_names))
+    ax.set_yticks(range(k), labels=list(class_names))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("confusion matrix" + (" (row-normalised)" if normalize else ""))
+    fig.colorbar(image, ax=ax)
+    return fig
+
+
+def plot_attention_heatmap(weights, dates=None, ax=None):
+    """Attention weights over the window, one row per sample.
+
+    Args:
+        weights (array-like, shape (n, T)): attention per window step, e.g. `model.get_attention_weights(X)`.
+            Column T-1 is the last bar of the window (lag 0).
+        dates (sequence, optional): length n, the date each window ends on; labels the rows.
+        ax (Axes, optional): where to draw; default a new figure.
+
+    Returns:
+        matplotlib.figure.Figure: the figure holding the heatmap and its colorbar.
+
+    Raises:
+        ValueError: `weights` is not 2-D or `dates` has the wrong length.
+    """
+    w = np.asarray(weights, dtype=float)
+    if w.ndim != 2 or w.size == 0:
+        raise ValueError(f"weights must be a non-empty (n, T) array, got shape {w.shape}")
+    n, steps = w.shape
+    if dates is not None and len(dates) != n:
+        raise ValueError(f"dates has {len(dates)} entries for {n} rows of weights")
+    fig, ax = _figure_and_ax(ax, (8, max(3, min(10, 0.25 * n + 1.5))))
+    image = ax.imshow(w, aspect="auto", cmap="viridis", interpolation="nearest")
+    xticks = np.unique(np.linspace(0, steps - 1, min(steps, 7)).round().astype(int))
+    ax.set_xticks(xticks, labels=[str(t - (steps - 1)) for t in xticks])
+    ax.set_xlabel("bar relative to window end")
+    if dates is not None:
+        yticks = np.unique(np.linspace(0, n - 1, min(n, 12)).round().astype(int))
+        labels = [pd.Timestamp(dates[i]).strftime("%Y-%m-%d") if _is_datelike(dates[i]) else str(dates[i])
+                  for i in yticks]
+        ax.set_yticks(yticks, labels=labels)
+        ax.set_ylabel("window end")
+    else:
+        ax.set_ylabel("sample")
+    ax.set_title("attention weights")
+    fig.colorbar(image, ax=ax, label="weight")
+    return fig
+
+
+def _is_datelike(value):
+    return isinstance(value, (pd.Timestamp, np.datetime64)) or hasattr(value, "strftime")
+
+
+def plot_equity_curve(equity, benchmark=None, ax=None):
+    """Portfolio value over time, with an optional benchmark (e.g. buy-and-hold) beside it.
+
+    Args:
+        equity (pd.Series): portfolio value indexed by date.
+        benchmark (pd.Series, optional): a comparable value series, drawn dashed.
+        ax (Axes, optional): where to draw; default a new figure.
+
+    Returns:
+        matplotlib.figure.Figure: the figure holding the curve(s).
+
+    Raises:
+        ValueError: `equity` is empty.
+    """
+    equity = pd.Series(equity)
+    if equity.empty:
+        raise ValueError("equity is empty")
+    fig, ax = _figure_and_ax(ax, (8, 4))
+    ax.plot(equity.index, equity.to_numpy(dtype=float), label=equity.name or "strategy")
+    if benchmark is not None:
+        benchmark = pd.Series(benchmark)
+        ax.plot(benchmark.index, benchmark.to_numpy(dtype=float), "--", label=benchmark.name or "benchmark")
+    ax.set_ylabel("value")
+    ax.set_title("equity curve")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.autofmt_xdate()
+    return fig
+
+
+def save_figure(fig, path, dpi=120):
+    """Write a figure atomically, then close it.
+
+    The image goes to a temporary file in the destination folder and is moved into place with `os.replace`, so
+    a reader never sees a half-written file; the format follows the suffix (`.png`, `.pdf`, `.svg`, ...).
+
+    Args:
+        fig (matplotlib.figure.Figure): the figure to write; closed afterwards, also on failure.
+        path (str or Path): destination; its folder is created if missing.
+        dpi (int, default 120): resolution for raster formats.
+
+    Returns:
+        Path: the written path.
+
+    Raises:
+        ValueError: `path` has no suffix to choose a format from.
+    """
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    try:
+        if not fmt:
+            raise ValueError(f"{path}: give a suffix such as .png so the image format is known")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight")
+            os.chmod(tmp, 0o644)  # mkstemp makes the file owner-only; an image is meant to be read
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+    finally:
+        plt.close(fig)
+    return path
