@@ -199,7 +199,7 @@ class _Pool:
             label_end.append(ahead)
             closes[ticker], firsts[ticker] = bars["close"].astype(float), first
             offsets[ticker] = start
-            candidate_ends.append(start + np.arange(sequence_length - 1, len(block)))
+            candidate_ends.append(start + np.arange(sequence_length - 1, len(block) - horizon))
             start += len(block)
         if not blocks:
             raise DataError(f"no ticker has enough bars for a window of {sequence_length} bars after the "

@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .io import DataError
+from .features import compute_features
+from .io import OHLCV_COLUMNS, DataError
 
 __all__ = ["WindowArray", "WindowDataset", "feature_windows"]
 
@@ -132,10 +133,9 @@ def feature_windows(bars: pd.DataFrame, feature_names, sequence_length: int):
     Raises:
         DataError: a feature is missing, or the bars are too few for one window.
     """
-    from .features import compute_features
-
     feature_names = list(feature_names)
-    frame = bars if set(feature_names) <= set(bars.columns) else compute_features(bars)
+    has_bars = set(OHLCV_COLUMNS) <= set(bars.columns)
+    frame = compute_features(bars) if has_bars and not set(feature_names) <= set(bars.columns) else bars
     missing = [f for f in feature_names if f not in frame.columns]
     if missing:
         raise DataError(f"{bars.attrs.get('source', 'data')}: lacks feature(s) {', '.join(missing)} "

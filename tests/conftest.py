@@ -1,0 +1,26 @@
+"""Shared fixtures: the bundled real data and a fixed seed for every test."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def aapl():
+    """Real AAPL daily bars (2004-2018) as load_ohlcv returns them."""
+    from skills.data import load_ohlcv
+
+    return load_ohlcv(DATA_DIR / "AAPL.csv")
