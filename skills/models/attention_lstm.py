@@ -1,0 +1,83 @@
+"""Attention-LSTM: stacked (bi)LSTMs, a residual projection, temporal attention and a softmax head.
+
+``bidirectional=True`` reads each window both ways and attends over it once. ``bidirectional=False``
+is the causal variant: unidirectional LSTMs and causally masked attention give one prediction per
+step, the prediction at step t uses steps <= t only, and the window's prediction is the last step's.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from skills.models.base import SequenceClassifier
+from skills.models.layers import TemporalAttention
+from skills.models.transformer import TransformerModel
+
+__all__ = ["AttentionLSTMModel", "TransformerModel", "attention_lstm_network"]
+
+
+def attention_lstm_network(x, *, lstm_units, attention_units, dropout_rate, bidirectional):
+    """Attention-LSTM layers from normalised windows ``(batch, T, F)`` to ``(batch, 3)`` probabilities.
+
+    LSTM(lstm_units) -> dropout -> LSTM(lstm_units // 2) (Bidirectional wrappers when bidirectional),
+    plus a Dense projection of the first LSTM's sequence added to the second's and layer-normalised,
+    -> TemporalAttention(attention_units) -> Dense(64, relu) -> dropout -> Dense(3, softmax, float32).
+    The causal variant applies the head to every step (layer ``step_probs``, ``(batch, T, 3)``) and
+    returns the last step. LSTMs keep cuDNN-eligible settings (defaults, no recurrent dropout).
+    """
+    units = int(lstm_units)
+    if units < 2:
+        raise ValueError(f"`lstm_units` must be an integer >= 2. Received: lstm_units={lstm_units!r}")
+
+    def recurrent(width, name):
+        layer = keras.layers.LSTM(width, return_sequences=True, name=name)
+        return keras.layers.Bidirectional(layer, name=f"bi_{name}") if bidirectional else layer
+
+    first = keras.layers.Dropout(dropout_rate, name="lstm_1_dropout")(recurrent(units, "lstm_1")(x))
+    second = recurrent(units // 2, "lstm_2")(first)  # (b, T, units//2 [*2])
+    projected = keras.layers.Dense(second.shape[-1], name="residual_projection")(first)
+    encoded = keras.layers.LayerNormalization(name="residual_norm")(keras.layers.Add()([second, projected]))
+    context, _ = TemporalAttention(attention_units, causal=not bidirectional, name="attention")(
+        encoded, return_attention_scores=True
+    )  # (b, F') or, causal, (b, T, F')
+    hidden = keras.layers.Dense(64, activation="relu", name="head_dense")(context)
+    hidden = keras.layers.Dropout(dropout_rate, name="head_dropout")(hidden)
+    if bidirectional:
+        return keras.layers.Dense(3, activation="softmax", dtype="float32", name="probs")(hidden)
+    steps = keras.layers.Dense(3, activation="softmax", dtype="float32", name="step_probs")(hidden)
+    last = keras.layers.Cropping1D((steps.shape[1] - 1, 0), dtype="float32", name="last_step")(steps)
+    return keras.layers.Reshape((3,), dtype="float32", name="probs")(last)
+
+
+class AttentionLSTMModel(SequenceClassifier):
+    """Attention-LSTM down / flat / up classifier.
+
+    Args:
+        sequence_length: int, default 30. Bars per window.
+        lstm_units: int, default 128. Width of the first LSTM (the second has half).
+        attention_units: int, default 64. Width of the attention scorer.
+        dropout_rate: float, default 0.3.
+        bidirectional: bool, default True. False gives the causal variant, which adds
+            ``predict_proba_steps`` and per-step attention (``get_attention_weights(X, all_steps=True)``).
+
+    Examples:
+        >>> model = AttentionLSTMModel(lstm_units=8, attention_units=4)
+        >>> model.fit(data, epochs=2).predict_proba(data.test.X).shape  # doctest: +SKIP
+        (n, 3)
+    """
+
+    def __init__(self, sequence_length=30, lstm_units=128, attention_units=64, dropout_rate=0.3, bidirectional=True):
+        self.sequence_length = sequence_length
+        self.lstm_units = lstm_units
+        self.attention_units = attention_units
+        self.dropout_rate = dropout_rate
+        self.bidirectional = bidirectional
+
+    def _network(self, x):
+        return attention_lstm_network(
+            x,
+            lstm_units=self.lstm_units,
+            attention_units=self.attention_units,
+            dropout_rate=self.dropout_rate,
+            bidirectional=bool(self.bidirectional),
+        )
