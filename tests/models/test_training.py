@@ -1,0 +1,50 @@
+"""The trainer's options: config checks, precision resolution, optimizers, class weights."""
+
+import keras
+import numpy as np
+import pytest
+
+from skills.training import (TrainConfig, balanced_class_weights, gpu_available, make_optimizer, precision_scope,
+                             resolve_precision)
+
+
+def test_config_rejects_bad_values_by_name():
+    for field, value in [("epochs", 0), ("optimizer", "lbfgs"), ("lr_schedule", "step"), ("precision", "fp8"),
+                         ("class_weight", "auto"), ("learning_rate", 0.0)]:
+        with pytest.raises(ValueError, match=field):
+            TrainConfig(**{field: value})
+
+
+def test_config_replace_ignores_none_and_rejects_unknown():
+    config = TrainConfig().replace(epochs=3, batch_size=None)
+    assert config.epochs == 3 and config.batch_size == TrainConfig().batch_size
+    with pytest.raises(TypeError, match="unknown training option"):
+        TrainConfig().replace(epoch=3)
+
+
+def test_auto_precision_follows_the_device():
+    assert resolve_precision("auto") == ("mixed_float16" if gpu_available() else "float32")
+    assert resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+
+
+def test_precision_scope_restores_the_policy():
+    with precision_scope("mixed_bfloat16") as chosen:
+        assert chosen == keras.config.dtype_policy().name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"
+
+
+@pytest.mark.parametrize("name, cls", [("adam", "Adam"), ("adamw", "AdamW"), ("rmsprop", "RMSprop"), ("sgd", "SGD")])
+def test_optimizers_clip(name, cls):
+    optimizer = make_optimizer(TrainConfig(optimizer=name, clipnorm=0.5), steps_per_epoch=10)
+    assert type(optimizer).__name__ == cls and optimizer.clipnorm == 0.5
+
+
+def test_cosine_schedule_decays_over_all_steps():
+    optimizer = make_optimizer(TrainConfig(lr_schedule="cosine", epochs=4, learning_rate=0.01), steps_per_epoch=5)
+    schedule = optimizer._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay) and schedule.decay_steps == 20
+
+
+def test_balanced_class_weights():
+    weights = balanced_class_weights(np.array([0, 0, 0, 2]))
+    np.testing.assert_allclose(weights, [4 / 6, 0.0, 2.0])
