@@ -4,7 +4,11 @@ Importing ``skills`` registers its custom Keras layers, so a plain ``keras.model
 (with ``safe_mode=True``) reads the package's model files.
 """
 
+import os as _os
+
 __version__ = "0.1.0"
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines drown Keras' progress bars
 
 from .data import (CLASS_NAMES, DataError, FEATURE_NAMES, compute_features, load_ohlcv, make_labels,  # noqa: E402
                    prepare_dataset)

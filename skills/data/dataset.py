@@ -24,6 +24,7 @@ from .windows import WindowArray, WindowDataset
 __all__ = ["PreparedData", "Split", "ScalerStats", "SCALERS", "prepare_dataset", "prepare_walk_forward"]
 
 SCALERS = ("standard", "minmax", "robust")
+_CHUNK = 65_536  # rows per chunk when summing squares
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,17 @@ class ScalerStats:
     def fit(cls, rows: np.ndarray, kind: str = "standard") -> "ScalerStats":
         if kind not in SCALERS:
             raise ValueError(f"scaler must be one of {SCALERS}, got {kind!r}")
-        rows = np.asarray(rows, dtype=np.float64)
-        if kind == "standard":
-            offset, scale = rows.mean(axis=0), rows.std(axis=0)
+        rows = np.asarray(rows)
+        if kind == "standard":  # float64 sums over row chunks: no float64 copy of all rows
+            offset = rows.mean(axis=0, dtype=np.float64)
+            squares = sum((((rows[i:i + _CHUNK] - offset) ** 2).sum(axis=0) for i in range(0, len(rows), _CHUNK)),
+                          np.zeros_like(offset))
+            scale = np.sqrt(squares / len(rows))
         elif kind == "minmax":
-            offset, scale = rows.min(axis=0), rows.max(axis=0) - rows.min(axis=0)
+            offset = rows.min(axis=0).astype(np.float64)
+            scale = rows.max(axis=0).astype(np.float64) - offset
         else:
-            q25, offset, q75 = np.quantile(rows, [0.25, 0.5, 0.75], axis=0)
+            q25, offset, q75 = np.quantile(rows, [0.25, 0.5, 0.75], axis=0).astype(np.float64)
             scale = q75 - q25
         scale = np.where(scale > 1e-12, scale, 1.0)
         return cls(kind, offset.astype(np.float32), scale.astype(np.float32))

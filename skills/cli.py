@@ -1,0 +1,279 @@
+"""Command line: ``python -m skills {data,train}``; ``train_attention_lstm.py`` is ``python -m skills train``.
+
+Glue only: every step is a library call. A user error (bad file, bad CSV, impossible flag value)
+prints one line and exits 2, with no traceback and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT / "data"
+DEFAULT_MODEL_PATH = Path("models") / "attention_lstm.h5"
+MODEL_CHOICES = ("attention_lstm", "causal_attention_lstm", "lstm", "transformer")
+
+log = logging.getLogger("skills")
+
+
+class UsageError(ValueError):
+    """A flag value that cannot work (printed as one line, exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse would also print the usage)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def _add_data_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data-path", default=str(DEFAULT_DATA),
+                   help="CSV file or folder of CSVs (default: the bundled real data, %(default)s)")
+    g.add_argument("--sequence-length", type=_positive_int, default=30, help="bars per window (%(default)s)")
+    g.add_argument("--horizon", type=_positive_int, default=1, help="label horizon in bars (%(default)s)")
+    g.add_argument("--label-method", choices=("fixed", "volatility", "quantile"), default="fixed",
+                   help="fixed band, volatility-scaled band, or train-split terciles (%(default)s)")
+    g.add_argument("--threshold", type=_positive_float, default=None,
+                   help="label band: return for 'fixed' (0.005), multiple of sigma for 'volatility' (0.5)")
+    g.add_argument("--scaler", choices=("standard", "minmax", "robust"), default="standard",
+                   help="feature scaling, fit on training rows only (%(default)s)")
+    g.add_argument("--val-fraction", type=_positive_float, default=0.15, help="(%(default)s)")
+    g.add_argument("--test-fraction", type=_positive_float, default=0.15, help="(%(default)s)")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="skills", description="Leak-free deep-learning trading signals on daily bars.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    data = sub.add_parser("data", help="prepare the dataset and print its summary (nothing is trained)")
+    _add_data_flags(data)
+
+    train = sub.add_parser("train", help="train a model and report it beside baselines on the test split",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_data_flags(train)
+    g = train.add_argument_group("model")
+    g.add_argument("--model", choices=MODEL_CHOICES, default="attention_lstm")
+    g.add_argument("--model-path", default=str(DEFAULT_MODEL_PATH), help=".h5 or .keras file to write")
+    g.add_argument("--lstm-units", type=_positive_int, default=128)
+    g.add_argument("--attention-units", type=_positive_int, default=64)
+    g.add_argument("--dropout", type=_fraction, default=0.3)
+    g.add_argument("--d-model", type=_positive_int, default=64, help="transformer width")
+    g.add_argument("--num-heads", type=_positive_int, default=4, help="transformer heads")
+    g.add_argument("--num-layers", type=_positive_int, default=2, help="transformer blocks / LSTM layers")
+    g = train.add_argument_group("training")
+    g.add_argument("--epochs", type=_positive_int, default=100, help="upper bound; early stopping ends sooner")
+    g.add_argument("--batch-size", type=_positive_int, default=32)
+    g.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+    g.add_argument("--optimizer", choices=("adam", "adamw", "rmsprop", "sgd"), default="adam")
+    g.add_argument("--lr-schedule", choices=("plateau", "cosine", "constant"), default="plateau")
+    g.add_argument("--clipnorm", type=_positive_float, default=1.0)
+    g.add_argument("--patience", type=_positive_int, default=5,
+                   help="early-stopping patience in epochs on the validation loss")
+    g.add_argument("--class-weight", choices=("none", "balanced"), default="none")
+    g.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"), default="auto",
+                   help="auto: mixed_float16 where a GPU is visible, float32 on CPU")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--tensorboard", metavar="DIR", default=None, help="write TensorBoard logs to DIR")
+    g.add_argument("--resume", action="store_true",
+                   help="continue training the model already at --model-path (same model and features)")
+    g.add_argument("--quiet", action="store_true", help="no progress bars, only the final table")
+    return parser
+
+
+def _prepare(args):
+    from skills.data import prepare_dataset
+
+    if args.val_fraction + args.test_fraction >= 0.9:
+        raise UsageError(f"--val-fraction + --test-fraction must leave room for training, got "
+                         f"{args.val_fraction} + {args.test_fraction}")
+    return prepare_dataset(args.data_path, sequence_length=args.sequence_length, horizon=args.horizon,
+                           label=args.label_method, threshold=args.threshold, val_fraction=args.val_fraction,
+                           test_fraction=args.test_fraction, scaler=args.scaler)
+
+
+def _new_model(args):
+    from skills.models import AttentionLSTMModel, LSTMModel, TransformerModel
+
+    common = dict(sequence_length=args.sequence_length, dropout_rate=args.dropout)
+    if args.model in ("attention_lstm", "causal_attention_lstm"):
+        return AttentionLSTMModel(lstm_units=args.lstm_units, attention_units=args.attention_units,
+                                  bidirectional=args.model == "attention_lstm", **common)
+    if args.model == "lstm":
+        return LSTMModel(lstm_units=args.lstm_units, num_layers=args.num_layers, **common)
+    if args.num_heads > args.d_model or args.d_model % args.num_heads:
+        raise UsageError(f"--d-model ({args.d_model}) must be a multiple of --num-heads ({args.num_heads})")
+    return TransformerModel(d_model=args.d_model, num_heads=args.num_heads, num_layers=args.num_layers, **common)
+
+
+def _resumed_model(args, path: Path):
+    from skills.models import load_model
+
+    if not path.exists():
+        raise UsageError(f"--resume: no model at {path} to continue from")
+    model = load_model(path)
+    expected = type(_new_model(args)).__name__
+    if type(model).__name__ != expected or getattr(model, "bidirectional", True) != (args.model != "causal_attention_lstm"):
+        raise UsageError(f"--resume: {path} holds a {type(model).__name__}, not a --model {args.model}")
+    if model.sequence_length != args.sequence_length:
+        raise UsageError(f"--resume: {path} uses --sequence-length {model.sequence_length}, not {args.sequence_length}")
+    return model
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=2, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _last_bars(split):
+    """The raw features of each window's last bar (no N×T×F copy): the baselines' inputs."""
+    return split.X.values[split.X.ends]
+
+
+def _train(args) -> int:
+    import keras
+
+    from skills import __version__
+    from skills.evaluation import classification_metrics, format_confusion, format_table, standard_baselines
+    from skills.plots import plot_confusion_matrix, plot_training_curves, save_figure
+    from skills.training import gpu_available, resolve_precision
+
+    model_path = Path(args.model_path)
+    if model_path.suffix not in (".h5", ".keras"):
+        raise UsageError(f"--model-path must end in .h5 or .keras, got {model_path}")
+    if not Path(args.data_path).exists():
+        raise UsageError(f"--data-path {args.data_path}: no such file or folder")
+    stem = model_path.with_suffix("")
+    report_path = Path(f"{stem}.report.json")
+    curves_path, confusion_path = Path(f"{stem}.curves.png"), Path(f"{stem}.confusion.png")
+
+    started = time.perf_counter()
+    data = _prepare(args)
+    prepared = time.perf_counter()
+    for line in data.summary().splitlines():
+        log.info(line)
+
+    model = _resumed_model(args, model_path) if args.resume else _new_model(args)
+    precision = resolve_precision(args.precision)
+    if args.precision == "auto":
+        log.info("precision auto -> %s (%s)", precision,
+                 "a GPU is visible" if precision != "float32" else "no GPU visible")
+    elif precision != "float32" and not gpu_available():
+        log.warning("note: %s on a CPU is usually no faster than float32; the file loads under float32", precision)
+
+    model.fit(data, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+              optimizer=args.optimizer, lr_schedule=args.lr_schedule, clipnorm=args.clipnorm,
+              patience=args.patience, class_weight=None if args.class_weight == "none" else "balanced",
+              precision=args.precision, seed=args.seed, tensorboard_dir=args.tensorboard,
+              verbose=0 if args.quiet else 1, **({"warm_start": True} if args.resume else {}))
+    trained = time.perf_counter()
+
+    test = data.test
+    proba = model.predict_proba(test.X)
+    predicted = time.perf_counter()
+    baselines = standard_baselines(_last_bars(data.train), data.train.y, _last_bars(test), seed=args.seed)
+    results = {args.model: classification_metrics(test.y, proba)}
+    results.update({name: classification_metrics(test.y, p) for name, p in baselines.items()})
+    evaluated = time.perf_counter()
+
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(model_path)
+    history = getattr(model, "history_", {})
+    save_figure(plot_training_curves(history), curves_path)
+    save_figure(plot_confusion_matrix(results[args.model]["confusion_matrix"]), confusion_path)
+    epochs_run = len(history.get("loss", []))
+    report = {
+        "model": args.model,
+        "model_class": type(model).__name__,
+        "model_path": str(model_path),
+        "params": int(model.network_.count_params()),
+        "flags": vars(args),
+        "precision": precision,
+        "backend": keras.backend.backend(),
+        "versions": {"skills": __version__, "keras": keras.__version__},
+        "data": {
+            "path": str(args.data_path),
+            "tickers": data.tickers,
+            "features": len(data.feature_names),
+            "date_ranges": data.bounds.to_dict(),
+            "windows": {s.name: len(s) for s in (data.train, data.val, data.test)},
+            "class_counts": {s.name: s.class_counts for s in (data.train, data.val, data.test)},
+            "label_rule": data.label_rule.to_dict(),
+        },
+        "test_metrics": results,
+        "history": history,
+        "timings": {
+            "prepare_s": round(prepared - started, 2),
+            "train_s": round(trained - prepared, 2),
+            "predict_test_s": round(predicted - trained, 2),
+            "baselines_s": round(evaluated - predicted, 2),
+            "total_s": round(time.perf_counter() - started, 2),
+            "epochs_run": epochs_run,
+            "train_windows_per_s": round(len(data.train) * epochs_run / max(trained - prepared, 1e-9), 1),
+            "predict_windows_per_s": round(len(test) / max(predicted - trained, 1e-9), 1),
+        },
+        "files": {"model": str(model_path), "curves": str(curves_path), "confusion": str(confusion_path)},
+    }
+    _write_json(report_path, report)
+
+    print(f"\nTest split: {len(test)} windows, {test.dates.min().date()} .. {test.dates.max().date()} "
+          f"({', '.join(data.tickers)}); {epochs_run} epochs in {trained - prepared:.0f} s, precision {precision}")
+    print(format_table(results))
+    print(f"\nconfusion matrix of {args.model} (rows true, columns predicted):")
+    print(format_confusion(results[args.model]["confusion_matrix"]))
+    print(f"\nwrote {model_path}, {report_path}, {curves_path}, {confusion_path}")
+    return 0
+
+
+def _data(args) -> int:
+    print(_prepare(args).summary())
+    return 0
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit code (0 ok, 2 user error)."""
+    args = _build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+                        format="%(message)s", stream=sys.stderr, force=True)
+    from skills.data import DataError
+    from skills.models import ModelFileError
+
+    try:
+        return {"data": _data, "train": _train}[args.command](args)
+    except (DataError, ModelFileError, UsageError) as exc:
+        print(f"skills {args.command}: error: {exc}", file=sys.stderr)
+        return 2
