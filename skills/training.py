@@ -244,6 +244,7 @@ def train(
     train_data,
     validation_data=None,
     config: TrainConfig | None = None,
+    callbacks=None,
 ) -> TrainResult:
     """Build a network under the chosen precision, compile it and fit it.
 
@@ -256,6 +257,7 @@ def train(
             time-ordered validation split that EarlyStopping and ReduceLROnPlateau watch; without
             it they watch the training loss.
         config: TrainConfig or None (defaults).
+        callbacks: extra Keras callbacks, run after the trainer's own.
 
     Returns:
         TrainResult with ``network`` (best weights restored), ``history`` (the Keras History) and
@@ -283,6 +285,7 @@ def train(
             metrics=["accuracy"],
         )
         monitor = "val_loss" if val_batches is not None else "loss"
+        extra_callbacks = list(callbacks or [])
         callbacks = [
             keras.callbacks.TerminateOnNaN(),
             keras.callbacks.EarlyStopping(
@@ -303,7 +306,7 @@ def train(
             train_batches,
             validation_data=val_batches,
             epochs=config.epochs,
-            callbacks=callbacks,
+            callbacks=callbacks + extra_callbacks,
             verbose=config.verbose,
         )
     return TrainResult(network=network, history=history, precision=precision)

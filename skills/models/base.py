@@ -213,6 +213,7 @@ class SequenceClassifier:
         batch_size=None,
         validation_data=None,
         config: TrainConfig | None = None,
+        callbacks=None,
         **train_options,
     ):
         """Train on a `PreparedData` (train split, early stopping on its val split) or on arrays.
@@ -224,6 +225,7 @@ class SequenceClassifier:
             validation_data: a `Split` or ``(X_val, y_val)``; default: the `PreparedData` val split
                 (none for arrays: early stopping then watches the training loss).
             config: `skills.training.TrainConfig` or None (defaults).
+            callbacks: extra Keras callbacks for ``fit``.
             **train_options: any other `TrainConfig` field (``learning_rate``, ``precision``,
                 ``verbose``, ...).
 
@@ -280,6 +282,7 @@ class SequenceClassifier:
             train_data,
             validation,
             config,
+            callbacks=callbacks,
         )
         self._set_state(
             network=result.network,
