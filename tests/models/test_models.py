@@ -204,8 +204,6 @@ def test_load_in_place_and_metadata(fitted, small_data, tmp_path, test_windows, 
 
 
 def test_mixed_float16_file_loads_under_float32(small_data, tmp_path, test_windows):
-    if keras.backend.backend() != "tensorflow":
-        pytest.skip("float16 LSTM kernels on CPU are only exercised on the TensorFlow backend")
     model = make_model("attention_bi").fit(small_data, epochs=1, batch_size=32, verbose=0, precision="mixed_float16")
     assert model.precision_ == "mixed_float16"
     assert model.network_.get_layer("bi_lstm_1").dtype_policy.name == "mixed_float16"

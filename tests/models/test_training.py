@@ -48,3 +48,18 @@ def test_cosine_schedule_decays_over_all_steps():
 def test_balanced_class_weights():
     weights = balanced_class_weights(np.array([0, 0, 0, 2]))
     np.testing.assert_allclose(weights, [4 / 6, 0.0, 2.0])
+
+
+def test_tensorboard_logs_on_tensorflow_only(tmp_path, caplog):
+    from skills.models import LSTMModel
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 5, 3)).astype("float32"), rng.integers(0, 3, 32)
+    model = LSTMModel(sequence_length=5, lstm_units=4)
+    if keras.backend.backend() != "tensorflow":
+        model.fit(X, y, epochs=1, verbose=0, tensorboard_dir=str(tmp_path))
+        assert "TensorBoard" in caplog.text and not any(tmp_path.iterdir())
+        return
+    pytest.importorskip("tensorboard")
+    model.fit(X, y, epochs=1, verbose=0, tensorboard_dir=str(tmp_path))
+    assert any(path.name.startswith("events.out") for path in tmp_path.rglob("*"))
