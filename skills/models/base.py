@@ -214,6 +214,7 @@ class SequenceClassifier:
         validation_data=None,
         config: TrainConfig | None = None,
         callbacks=None,
+        warm_start=False,
         **train_options,
     ):
         """Train on a `PreparedData` (train split, early stopping on its val split) or on arrays.
@@ -226,6 +227,9 @@ class SequenceClassifier:
                 (none for arrays: early stopping then watches the training loss).
             config: `skills.training.TrainConfig` or None (defaults).
             callbacks: extra Keras callbacks for ``fit``.
+            warm_start: bool, default False. Continue training the fitted (or loaded) network
+                instead of building a new one; the features must match and the scaling learned
+                first is kept.
             **train_options: any other `TrainConfig` field (``learning_rate``, ``precision``,
                 ``verbose``, ...).
 
@@ -277,8 +281,16 @@ class SequenceClassifier:
         if len(train_labels) and (train_labels.min() < 0 or train_labels.max() >= len(CLASS_NAMES)):
             raise ValueError(f"labels must be integers in 0..{len(CLASS_NAMES) - 1}")
         n_features = len(feature_names)
+        build = lambda: self._build_network(n_features, scaler["offset"], scaler["scale"])  # noqa: E731
+        if warm_start and hasattr(self, "network_"):
+            if feature_names != self.feature_names_:
+                raise self._error(
+                    f"warm_start needs the model's features {self.feature_names_}, got {feature_names}"
+                )
+            scaler, network = self.scaler_, self.network_
+            build = lambda: network  # noqa: E731
         result = train(
-            lambda: self._build_network(n_features, scaler["offset"], scaler["scale"]),
+            build,
             train_data,
             validation,
             config,

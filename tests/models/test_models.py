@@ -289,3 +289,17 @@ def test_data_lacking_the_models_features(saved_h5, tmp_path, aapl, test_windows
 def test_bad_suffix(fitted, tmp_path):
     with pytest.raises(ValueError, match=r"\.h5 or \.keras"):
         fitted["lstm"][0].save(tmp_path / "model.pkl")
+
+
+def test_warm_start_continues_the_loaded_network(fitted, small_data, tmp_path, test_windows):
+    path = fitted["lstm"][0].save(tmp_path / "lstm.keras")
+    model = load_model(path)
+    before = model.predict_proba(test_windows)
+    network = model.network_
+    model.fit(small_data, epochs=1, verbose=0, warm_start=True, learning_rate=0.05)
+    assert model.network_ is network and model.scaler_ == read_metadata(path)["scaler"]
+    assert not np.allclose(model.predict_proba(test_windows), before)
+    arrays = LSTMModel(sequence_length=SEQUENCE_LENGTH, lstm_units=4)
+    arrays.fit(np.asarray(small_data.train.X[:32]), small_data.train.y[:32], epochs=1, verbose=0)
+    with pytest.raises(ModelFileError, match="warm_start needs"):
+        arrays.fit(small_data, epochs=1, verbose=0, warm_start=True)
