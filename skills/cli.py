@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,12 +183,12 @@ def _train(args) -> int:
     curves_path, confusion_path = Path(f"{stem}.curves.png"), Path(f"{stem}.confusion.png")
 
     started = time.perf_counter()
+    model = _resumed_model(args, model_path) if args.resume else _new_model(args)
     data = _prepare(args)
     prepared = time.perf_counter()
     for line in data.summary().splitlines():
         log.info(line)
 
-    model = _resumed_model(args, model_path) if args.resume else _new_model(args)
     precision = resolve_precision(args.precision)
     if args.precision == "auto":
         log.info("precision auto -> %s (%s)", precision,
@@ -267,6 +268,7 @@ def _data(args) -> int:
 def main(argv=None) -> int:
     """Run the command line; returns the exit code (0 ok, 2 user error)."""
     args = _build_parser().parse_args(argv)
+    warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(message)s", stream=sys.stderr, force=True)
     from skills.data import DataError
