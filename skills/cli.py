@@ -268,14 +268,15 @@ def _data(args) -> int:
 def main(argv=None) -> int:
     """Run the command line; returns the exit code (0 ok, 2 user error)."""
     args = _build_parser().parse_args(argv)
-    warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(message)s", stream=sys.stderr, force=True)
     from skills.data import DataError
     from skills.models import ModelFileError
 
     try:
-        return {"data": _data, "train": _train}[args.command](args)
+        with warnings.catch_warnings():  # a warning is one line too, and the handler is restored after
+            warnings.showwarning = lambda message, *rest, **kw: print(f"warning: {message}", file=sys.stderr)
+            return {"data": _data, "train": _train}[args.command](args)
     except (DataError, ModelFileError, UsageError) as exc:
         print(f"skills {args.command}: error: {exc}", file=sys.stderr)
         return 2

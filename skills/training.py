@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass
 from typing import Callable
 
 import keras
 import numpy as np
+
+from skills.data.windows import WindowDataset
 
 __all__ = [
     "TrainConfig",
@@ -197,33 +198,6 @@ def _tensorboard_callback(log_dir):
     return keras.callbacks.TensorBoard(log_dir=str(log_dir))
 
 
-class _ArrayBatches(keras.utils.PyDataset):
-    """Batches of an indexable ``X`` (ndarray or lazy window array) with labels and weights."""
-
-    def __init__(self, X, y, sample_weight=None, batch_size=64, shuffle=False, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.X, self.y, self.sample_weight = X, np.asarray(y), sample_weight
-        self.batch_size, self.shuffle = int(batch_size), shuffle
-        self._rng = np.random.default_rng(seed)
-        self._order = np.arange(len(self.y))
-        if shuffle:
-            self._rng.shuffle(self._order)
-
-    def __len__(self):
-        return math.ceil(len(self.y) / self.batch_size)
-
-    def __getitem__(self, index):
-        rows = np.sort(self._order[index * self.batch_size : (index + 1) * self.batch_size])
-        batch = (np.asarray(self.X[rows], dtype=np.float32), self.y[rows])
-        if self.sample_weight is not None:
-            batch += (np.asarray(self.sample_weight)[rows].astype(np.float32),)
-        return batch
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            self._rng.shuffle(self._order)
-
-
 def _as_batches(data, config: TrainConfig, training: bool, weights=None):
     """A PyDataset from a Split-like object (``.X``, ``.y``, ``.dataset(...)``) or an ``(X, y)`` tuple."""
     sample_weight = None if weights is None else weights[np.asarray(_labels(data))]
@@ -232,7 +206,7 @@ def _as_batches(data, config: TrainConfig, training: bool, weights=None):
             batch_size=config.batch_size, shuffle=training, seed=config.seed, sample_weight=sample_weight
         )
     X, y = data[0], data[1]
-    return _ArrayBatches(X, y, sample_weight, config.batch_size, shuffle=training, seed=config.seed)
+    return WindowDataset(X, np.asarray(y), sample_weight, config.batch_size, shuffle=training, seed=config.seed)
 
 
 def _labels(data):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-import math
 import os
 import uuid
 import zipfile
@@ -24,7 +23,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from skills.data import CLASS_NAMES, DataError, feature_windows
+from skills.data import CLASS_NAMES, DataError, ScalerStats, WindowDataset, feature_windows
 from skills.models.layers import TemporalAttention
 from skills.training import TrainConfig, precision_scope, train
 
@@ -112,21 +111,6 @@ def read_metadata(path) -> dict:
             f"{path}: the file's classes {meta.get('class_names')} differ from {list(CLASS_NAMES)}"
         )
     return meta
-
-
-class _InputBatches(keras.utils.PyDataset):
-    """Consecutive batches of an indexable window array (for batched predict over lazy windows)."""
-
-    def __init__(self, X, batch_size=PREDICT_BATCH_SIZE, **kwargs):
-        super().__init__(**kwargs)
-        self.X, self.batch_size = X, int(batch_size)
-
-    def __len__(self):
-        return math.ceil(len(self.X) / self.batch_size)
-
-    def __getitem__(self, index):
-        stop = min((index + 1) * self.batch_size, len(self.X))
-        return np.asarray(self.X[index * self.batch_size : stop], dtype=np.float32)
 
 
 def _is_prepared(data) -> bool:
@@ -269,10 +253,7 @@ class SequenceClassifier:
             labels = np.asarray(labels)
             if labels.shape != (len(X),):
                 raise ValueError(f"y must have shape ({len(X)},), got {labels.shape}")
-            rows = np.asarray(X, dtype=np.float64).reshape(-1, X.shape[-1])
-            std = rows.std(axis=0)
-            scaler = {"kind": "standard", "offset": rows.mean(axis=0).tolist(),
-                      "scale": np.where(std > 1e-12, std, 1.0).tolist()}
+            scaler = ScalerStats.fit(np.asarray(X, dtype=np.float32).reshape(-1, X.shape[-1])).to_dict()
             feature_names = [f"feature_{i}" for i in range(X.shape[-1])]
             train_data, validation = (X, labels), validation_data
             context = {"horizon": None, "label_rule": None, "train_start": None, "train_end": None,
@@ -366,7 +347,7 @@ class SequenceClassifier:
         """Batched forward pass of ``network`` over all windows (never one call per window)."""
         if isinstance(X, np.ndarray):
             return np.asarray(network.predict(X.astype(np.float32, copy=False), batch_size=PREDICT_BATCH_SIZE, verbose=0))
-        return np.asarray(network.predict(_InputBatches(X), verbose=0))
+        return np.asarray(network.predict(WindowDataset(X, batch_size=PREDICT_BATCH_SIZE), verbose=0))
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities.
