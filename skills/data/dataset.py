@@ -177,7 +177,7 @@ class _Pool:
         self.sequence_length, self.horizon = sequence_length, horizon
         self.feature_names = list(features)
         blocks, tickers, dates, label_end, closes, offsets, firsts = [], [], [], [], {}, {}, {}
-        candidate_ends = []
+        candidate_ends, skipped = [], []
         start = 0
         for ticker, bars in frames.items():
             feats = compute_features(bars)
@@ -188,9 +188,9 @@ class _Pool:
             valid = np.flatnonzero(np.isfinite(values).all(axis=1))
             n_windows = len(valid) - sequence_length + 1 - horizon
             if n_windows < 1:
-                warnings.warn(f"{ticker}: {len(bars)} bars give no labelled window (need more than the "
-                              f"{len(bars) - len(valid)}-bar indicator warm-up + sequence_length "
-                              f"{sequence_length} + horizon {horizon}); skipped", stacklevel=3)
+                skipped.append(f"{ticker}: {len(bars)} bars give no labelled window (need more than the "
+                               f"{len(bars) - len(valid)}-bar indicator warm-up + sequence_length "
+                               f"{sequence_length} + horizon {horizon})")
                 continue
             first = valid[0]
             block = values[first:]
@@ -207,8 +207,10 @@ class _Pool:
             candidate_ends.append(start + np.arange(sequence_length - 1, len(block) - horizon))
             start += len(block)
         if not blocks:
-            raise DataError(f"no ticker has enough bars for a window of {sequence_length} bars after the "
-                            f"indicator warm-up plus a {horizon}-bar label horizon")
+            raise DataError(f"no ticker has enough bars: {skipped[0]}"
+                            + (f" [and {len(skipped) - 1} more]" if len(skipped) > 1 else ""))
+        for message in skipped:
+            warnings.warn(f"{message}; skipped", stacklevel=3)
         self.values = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
         self.tickers = np.concatenate(tickers)
         self.dates = pd.DatetimeIndex(np.concatenate(dates))
