@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import logging
 import os
 import uuid
 import zipfile
@@ -501,8 +502,15 @@ class SequenceClassifier:
                 import h5py
 
                 # No optimizer in the .h5 form: the legacy writer strips it from the live model's
-                # compile config, and a loaded model is rebuilt for inference anyway.
-                self.network_.save(temporary, include_optimizer=False)
+                # compile config, and a loaded model is rebuilt for inference anyway. The .h5 form is
+                # the seed's format, chosen on purpose: Keras' "legacy format" notice is silenced.
+                absl = logging.getLogger("absl")
+                level = absl.level
+                absl.setLevel(logging.ERROR)
+                try:
+                    self.network_.save(temporary, include_optimizer=False)
+                finally:
+                    absl.setLevel(level)
                 with h5py.File(temporary, "a") as handle:
                     handle.attrs[METADATA_ATTR] = metadata
             os.replace(temporary, path)
