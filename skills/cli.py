@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
+
+from skills._atomic import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "data"
@@ -149,15 +149,8 @@ def _resumed_model(args, path: Path):
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, default=str))
 
 
 def _last_bars(split):
@@ -169,7 +162,7 @@ def _train(args) -> int:
     import keras
 
     from skills import __version__
-    from skills.evaluation import classification_metrics, format_confusion, format_table, standard_baselines
+    from skills.evaluation import compare, format_confusion, format_table, standard_baselines
     from skills.plots import plot_confusion_matrix, plot_training_curves, save_figure
     from skills.training import gpu_available, resolve_precision
 
@@ -207,8 +200,7 @@ def _train(args) -> int:
     proba = model.predict_proba(test.X)
     predicted = time.perf_counter()
     baselines = standard_baselines(_last_bars(data.train), data.train.y, _last_bars(test), seed=args.seed)
-    results = {args.model: classification_metrics(test.y, proba)}
-    results.update({name: classification_metrics(test.y, p) for name, p in baselines.items()})
+    results = compare(test.y, proba, baselines, model_name=args.model)
     evaluated = time.perf_counter()
 
     model_path.parent.mkdir(parents=True, exist_ok=True)

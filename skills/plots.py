@@ -8,8 +8,6 @@ atomically and closes the figure.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from skills._atomic import atomic_path  # noqa: E402
 from skills.data.labels import CLASS_NAMES  # noqa: E402
 
 __all__ = [
@@ -222,17 +221,8 @@ def save_figure(fig, path, dpi=120):
     try:
         if not fmt:
             raise ValueError(f"{path}: give a suffix such as .png so the image format is known")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                fig.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight")
-            os.chmod(tmp, 0o644)  # mkstemp makes the file owner-only; an image is meant to be read
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
     return path

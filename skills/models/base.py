@@ -15,8 +15,6 @@ import importlib
 import inspect
 import json
 import logging
-import os
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -24,7 +22,9 @@ import keras
 import numpy as np
 import pandas as pd
 
+from skills._atomic import atomic_path
 from skills.data import CLASS_NAMES, DataError, ScalerStats, WindowDataset, feature_windows
+from skills.evaluation import classification_metrics
 from skills.models.layers import TemporalAttention
 from skills.training import TrainConfig, precision_scope, train
 
@@ -411,12 +411,8 @@ class SequenceClassifier:
             raise ValueError(f"X has {len(proba)} windows but y has {len(y)} labels")
         if len(y) == 0:
             return {"loss": float("nan"), "accuracy": float("nan"), "n": 0}
-        picked = np.clip(proba[np.arange(len(y)), y], 1e-7, 1.0)
-        return {
-            "loss": float(-np.mean(np.log(picked))),
-            "accuracy": float(np.mean(np.argmax(proba, axis=1) == y)),
-            "n": int(len(y)),
-        }
+        metrics = classification_metrics(y, proba)
+        return {"loss": metrics["log_loss"], "accuracy": metrics["accuracy"], "n": metrics["n"]}
 
     # -- attention and per-step read-outs -----------------------------------------------------
     def _submodel(self, key):
@@ -490,10 +486,8 @@ class SequenceClassifier:
         path = Path(path)
         if path.suffix not in SUFFIXES:
             raise ValueError(f"model files end in .h5 or .keras, got {path.name!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
         metadata = json.dumps(self.metadata_)
-        temporary = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-        try:
+        with atomic_path(path) as temporary:
             if path.suffix == ".keras":
                 self.network_.save(temporary)
                 with zipfile.ZipFile(temporary, "a") as archive:
@@ -513,10 +507,6 @@ class SequenceClassifier:
                     absl.setLevel(level)
                 with h5py.File(temporary, "a") as handle:
                     handle.attrs[METADATA_ATTR] = metadata
-            os.replace(temporary, path)
-        finally:
-            if temporary.exists():
-                temporary.unlink()
         self.path_ = str(path)
         return path
 

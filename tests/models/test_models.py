@@ -50,6 +50,10 @@ def test_evaluate_and_predict_frame(fitted, small_data, aapl):
     model = fitted["attention_bi"][0]
     scores = model.evaluate(small_data)
     assert scores["n"] == len(small_data.test) and 0.0 <= scores["accuracy"] <= 1.0 and scores["loss"] > 0
+    proba = model.predict_proba(small_data.test.X)
+    assert scores["accuracy"] == pytest.approx(np.mean(proba.argmax(axis=1) == small_data.test.y))
+    picked = proba[np.arange(len(proba)), small_data.test.y]
+    assert scores["loss"] == pytest.approx(-np.mean(np.log(picked)), rel=1e-4)
     frame = model.predict_frame(aapl.iloc[-150:])
     assert list(frame.columns) == list(CLASS_NAMES) and frame.index.name == "date"
     assert frame.index[-1] == aapl.index[-1]
