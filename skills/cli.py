@@ -1,4 +1,4 @@
-"""Command line: ``python -m skills {data,train}``; ``train_attention_lstm.py`` is ``python -m skills train``.
+"""Command line: ``python -m skills {data,train,backtest}``; ``train_attention_lstm.py`` is ``python -m skills train``.
 
 Glue only: every step is a library call. A user error (bad file, bad CSV, impossible flag value)
 prints one line and exits 2, with no traceback and nothing written.
@@ -106,7 +106,47 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true",
                    help="continue training the model already at --model-path (same model and features)")
     g.add_argument("--quiet", action="store_true", help="no progress bars, only the final table")
+
+    backtest = sub.add_parser("backtest", help="trade a model's signals with MLStrategy beside buy-and-hold",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    backtest.add_argument("--model", required=True, help="model file (.h5 or .keras) written by train")
+    backtest.add_argument("--data-path", default=str(DEFAULT_DATA),
+                          help="CSV file or folder of CSVs; a folder's tickers trade together, one position each")
+    backtest.add_argument("--confidence-threshold", type=_probability, default=0.65,
+                          help="enter when P(up) (or P(down) with --allow-short) >= this")
+    backtest.add_argument("--exit-threshold", type=_probability, default=None,
+                          help="leave when the opposite class's P >= this (default: the confidence threshold)")
+    backtest.add_argument("--allow-short", action="store_true", help="P(down) opens a short instead of only exiting")
+    backtest.add_argument("--stake", type=_probability, default=None,
+                          help="fraction of equity per position (default: 0.95 / number of tickers)")
+    backtest.add_argument("--hold-bars", type=_positive_int, default=None, help="close positions after N bars")
+    backtest.add_argument("--cash", type=_positive_float, default=100_000.0)
+    backtest.add_argument("--commission", type=_fraction, default=0.001, help="fraction of each fill's value")
+    backtest.add_argument("--slippage", type=_fraction, default=0.0, help="fraction of price, against the order")
+    backtest.add_argument("--start", type=_date, default=None,
+                          help="first date to trade (default: the start of the model's test split, so the "
+                               "backtest is out of sample)")
+    backtest.add_argument("--end", type=_date, default=None, help="last date to use")
+    backtest.add_argument("--plot", metavar="PNG", default=None, help="save the equity curve beside buy-and-hold")
+    backtest.add_argument("--json", metavar="PATH", default=None, help="write metrics and orders as JSON")
+    backtest.add_argument("--quiet", action="store_true", help="only the table")
     return parser
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def _date(text: str):
+    import pandas as pd
+
+    try:
+        return pd.Timestamp(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
 
 
 def _prepare(args):
@@ -252,6 +292,66 @@ def _train(args) -> int:
     return 0
 
 
+def _default_start(model, args):
+    """The first date the model has not been trained or early-stopped on (its test split), if it recorded one."""
+    ranges = ((model.metadata_.get("dataset") or {}).get("date_ranges") or {})
+    if args.start is not None:
+        train_end = model.metadata_.get("train_end")
+        if train_end and args.start.strftime("%Y-%m-%d") <= train_end:
+            log.warning("warning: --start %s is inside the model's training period (to %s): the backtest is "
+                        "in sample", args.start.date(), train_end)
+        return args.start
+    if "test" in ranges:
+        log.info("trading from %s, the start of the model's test split (out of sample); --start changes it",
+                 ranges["test"][0])
+        return ranges["test"][0]
+    log.warning("warning: the model records no test split; trading from the first bar (may be in sample)")
+    return None
+
+
+def _backtest(args) -> int:
+    from skills.data import load_ohlcv
+    from skills.models import load_model
+    from skills.plots import plot_equity_curve, save_figure
+    from skills.strategy import run_backtest
+    from skills.strategy.backtest import format_metrics
+
+    for flag, path, suffixes in (("--plot", args.plot, None), ("--json", args.json, (".json",))):
+        if path and suffixes and Path(path).suffix not in suffixes:
+            raise UsageError(f"{flag} must end in {' or '.join(suffixes)}, got {path}")
+    if args.plot and not Path(args.plot).suffix:
+        raise UsageError(f"--plot needs a suffix such as .png, got {args.plot}")
+    if not Path(args.model).exists():
+        raise UsageError(f"--model {args.model}: no such file (train one with: python -m skills train)")
+    if not Path(args.data_path).exists():
+        raise UsageError(f"--data-path {args.data_path}: no such file or folder")
+    if args.start is not None and args.end is not None and args.start > args.end:
+        raise UsageError(f"--start {args.start.date()} is after --end {args.end.date()}")
+    model = load_model(args.model)
+    data = load_ohlcv(args.data_path)
+    start = _default_start(model, args)
+    result = run_backtest(model, data, confidence_threshold=args.confidence_threshold, cash=args.cash,
+                          commission=args.commission, slippage=args.slippage, start=start, end=args.end,
+                          exit_threshold=args.exit_threshold, allow_short=args.allow_short, stake=args.stake,
+                          hold_bars=args.hold_bars)
+    m = result.metrics
+    tickers = ", ".join(data) if isinstance(data, dict) else data.attrs.get("ticker", args.data_path)
+    print(f"\nBacktest of {args.model} on {tickers}: {m['start']} .. {m['end']} ({m['bars']} bars), "
+          f"confidence threshold {args.confidence_threshold}, commission {args.commission}, "
+          f"cash {args.cash:,.0f}")
+    print(format_metrics(m))
+    written = []
+    if args.plot:
+        save_figure(plot_equity_curve(result.equity, benchmark=result.buy_and_hold), args.plot)
+        written.append(args.plot)
+    if args.json:
+        _write_json(Path(args.json), {"flags": vars(args), "model": str(args.model), **result.to_dict()})
+        written.append(args.json)
+    if written:
+        print(f"\nwrote {', '.join(written)}")
+    return 0
+
+
 def _data(args) -> int:
     print(_prepare(args).summary())
     return 0
@@ -268,7 +368,7 @@ def main(argv=None) -> int:
     try:
         with warnings.catch_warnings():  # a warning is one line too, and the handler is restored after
             warnings.showwarning = lambda message, *rest, **kw: print(f"warning: {message}", file=sys.stderr)
-            return {"data": _data, "train": _train}[args.command](args)
+            return {"data": _data, "train": _train, "backtest": _backtest}[args.command](args)
     except (DataError, ModelFileError, UsageError) as exc:
         print(f"skills {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,235 @@
+"""`run_backtest`: a model's signals through `MLStrategy`, scored by backtrader's analyzers beside buy-and-hold.
+
+The model predicts each ticker's bars once, in one batched call. The feeds handed to backtrader then start at
+the first bar that has a prediction (or at ``start``), so every metric, the strategy's and buy-and-hold's alike,
+covers the same tradable period. Buy-and-hold is a second backtrader run over the same feeds and broker
+settings: it buys ``stake`` of equity in each feed on its first bar and holds, and goes through the same
+analyzers, so no metric is computed two ways.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+from skills.data.io import DataError
+from skills.strategy.ml_strategy import PROBABILITY_LINES, MLStrategy, ProbabilityData
+
+__all__ = ["BacktestResult", "BuyAndHold", "METRIC_NAMES", "format_metrics", "run_backtest"]
+
+TRADING_DAYS = 252
+#: The keys of `BacktestResult.metrics`, in the order tables show them.
+METRIC_NAMES = ("total_return", "annual_return", "sharpe", "max_drawdown", "n_trades", "win_rate", "exposure",
+                "buy_and_hold_return", "buy_and_hold_annual_return", "buy_and_hold_sharpe",
+                "buy_and_hold_max_drawdown")
+
+
+class BuyAndHold(bt.Strategy):
+    """Buy ``stake`` of equity in every feed on its first bar (filled at the next open) and hold to the end."""
+
+    params = (
+        ("stake", None),  # fraction of equity per feed; None = 0.95 / number of feeds
+    )
+
+    def __init__(self):
+        self.stake = 0.95 / len(self.datas) if self.p.stake is None else float(self.p.stake)
+        self.bought = set()
+
+    def next(self):
+        for data in self.datas:
+            if len(data) and data._name not in self.bought:
+                self.order_target_percent(data=data, target=self.stake)
+                self.bought.add(data._name)
+
+
+@dataclass
+class BacktestResult:
+    """What `run_backtest` returns.
+
+    Attributes:
+        metrics: dict with ``total_return``, ``annual_return``, ``sharpe`` (annualised, daily, risk-free 0),
+            ``max_drawdown`` (a fraction), ``n_trades`` (closed and open), ``win_rate`` (of closed trades),
+            ``exposure`` (share of bars with a position), the ``buy_and_hold_*`` counterparts, ``start``,
+            ``end``, ``bars`` and ``model_calls``. A figure that is undefined (e.g. the Sharpe ratio of a
+            strategy that never trades) is None.
+        orders: DataFrame of fills: ``date`` (the fill bar), ``ticker``, ``side`` (buy/sell), ``size``,
+            ``price``, ``value``.
+        equity: Series of portfolio value by date (name ``strategy``).
+        buy_and_hold: Series of the buy-and-hold portfolio's value, same dates and starting cash.
+        analyzers: the raw ``get_analysis()`` output of each backtrader analyzer of the strategy run.
+        strategy: the `MLStrategy` instance after the run.
+    """
+
+    metrics: dict
+    orders: pd.DataFrame
+    equity: pd.Series
+    buy_and_hold: pd.Series
+    analyzers: dict = field(repr=False, default_factory=dict)
+    strategy: object = field(repr=False, default=None)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: metrics, orders (records) and both equity curves."""
+        def curve(series):
+            return {str(k.date()): round(float(v), 4) for k, v in series.items()}
+
+        orders = self.orders.assign(date=self.orders["date"].astype(str))
+        return {"metrics": self.metrics, "orders": orders.to_dict(orient="records"),
+                "equity": curve(self.equity), "buy_and_hold": curve(self.buy_and_hold)}
+
+
+def _add_analyzers(cerebro):
+    days = bt.TimeFrame.Days
+    cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=days, annualize=True,
+                        riskfreerate=0.0, factor=TRADING_DAYS)
+    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
+    cerebro.addanalyzer(bt.analyzers.Returns, _name="returns", timeframe=days, tann=TRADING_DAYS)
+    cerebro.addanalyzer(bt.analyzers.TimeReturn, _name="total", timeframe=bt.TimeFrame.NoTimeFrame)
+    cerebro.addanalyzer(bt.analyzers.TimeReturn, _name="daily", timeframe=days)
+    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
+    cerebro.addanalyzer(bt.analyzers.PositionsValue, _name="positions")
+    cerebro.addanalyzer(bt.analyzers.Transactions, _name="transactions")
+
+
+def _run(feeds, strategy, cash, commission, slippage, **params):
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.broker.setcash(cash)
+    cerebro.broker.setcommission(commission=commission)
+    if slippage:
+        cerebro.broker.set_slippage_perc(slippage)
+    for name, frame in feeds.items():
+        feed_class = ProbabilityData if PROBABILITY_LINES[0] in frame.columns else bt.feeds.PandasData
+        cerebro.adddata(feed_class(dataname=frame, name=name))
+    cerebro.addstrategy(strategy, **params)
+    _add_analyzers(cerebro)
+    return cerebro.run()[0]
+
+
+def _none_if_nan(value):
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def _analyze(strat, cash):
+    """Metrics, equity and fills from one run's analyzers."""
+    a = {name: strat.analyzers.getbyname(name).get_analysis() for name in strat.analyzers.getnames()}
+    trades = a["trades"]
+    n_trades = trades.get("total", {}).get("total", 0)
+    closed = trades.get("total", {}).get("closed", 0)
+    won = trades.get("won", {}).get("total", 0)
+    positions = np.array(list(a["positions"].values()), dtype=float).reshape(len(a["positions"]), -1)
+    daily = pd.Series(a["daily"], dtype=float)
+    daily.index = pd.DatetimeIndex(daily.index, name="date")
+    metrics = {
+        "total_return": _none_if_nan(next(iter(a["total"].values()), np.nan)),
+        "annual_return": _none_if_nan(a["returns"].get("rnorm")),
+        "sharpe": _none_if_nan(a["sharpe"].get("sharperatio")),
+        "max_drawdown": _none_if_nan(a["drawdown"]["max"]["drawdown"] / 100.0),
+        "n_trades": int(n_trades),
+        "win_rate": won / closed if closed else None,
+        "exposure": float(np.mean(np.any(positions != 0, axis=1))) if len(positions) else 0.0,
+    }
+    equity = cash * (1.0 + daily).cumprod()
+    fills = [(date, symbol, "buy" if size > 0 else "sell", abs(size), price, abs(value))
+             for date, rows in a["transactions"].items() for size, price, _, symbol, value in rows]
+    orders = pd.DataFrame(fills, columns=["date", "ticker", "side", "size", "price", "value"])
+    orders["date"] = pd.to_datetime(orders["date"]).dt.normalize()
+    return metrics, equity, orders, a
+
+
+def _frames(data) -> dict[str, pd.DataFrame]:
+    from skills.data.io import load_ohlcv
+
+    if isinstance(data, (str, Path)):
+        data = load_ohlcv(data)
+    if isinstance(data, pd.DataFrame):
+        return {str(data.attrs.get("ticker", "DATA")): data}
+    if isinstance(data, dict) and data:
+        return {str(k): v for k, v in data.items()}
+    raise DataError(f"expected bars as a path, a DataFrame or a non-empty dict of DataFrames, "
+                    f"got {type(data).__name__}")
+
+
+def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commission=0.001, slippage=0.0,
+                 start=None, end=None, **params) -> BacktestResult:
+    """Backtest a model through `MLStrategy`, with buy-and-hold beside it.
+
+    Args:
+        model: a fitted `SequenceClassifier`, or a path to its model file.
+        data: one ticker's bars (DataFrame from `load_ohlcv`), a dict ``{ticker: bars}`` traded together with
+            one position per ticker, or a CSV / folder path.
+        confidence_threshold: float in (0, 1], default 0.65: enter when P(up) (or P(down) for shorts) >= it.
+        cash: starting cash.
+        commission: fraction of each fill's value, e.g. 0.001 = 10 bp.
+        slippage: fraction of price each fill moves against the order.
+        start, end: optional dates; bars before ``start`` feed the indicators but are not traded, bars after
+            ``end`` are not used at all.
+        **params: other `MLStrategy` params: ``exit_threshold``, ``allow_short``, ``stake``, ``hold_bars``,
+            ``printlog``.
+
+    Returns:
+        `BacktestResult`.
+
+    Raises:
+        ModelFileError: a bad model file, or bars that cannot give the model's features.
+        DataError: bad bars, or no bar with a prediction in ``[start, end]``.
+    """
+    if isinstance(model, (str, Path)):
+        from skills.models import load_model
+
+        model = load_model(model)
+    unknown = set(params) - (set(MLStrategy.params._getkeys()) - {"model", "start"})
+    if unknown:
+        raise TypeError(f"run_backtest() got unexpected strategy param(s): {', '.join(sorted(unknown))}")
+    start = None if start is None else pd.Timestamp(start)
+    end = None if end is None else pd.Timestamp(end)
+    feeds = {}
+    for ticker, bars in _frames(data).items():
+        bars = bars.loc[:end] if end is not None else bars
+        bars.attrs.setdefault("source", ticker)
+        proba = model.predict_frame(bars)                      # one batched call per ticker
+        proba.columns = list(PROBABILITY_LINES)
+        first = proba.index[0] if start is None else max(proba.index[0], start)
+        frame = bars.loc[first:].join(proba)
+        if frame.empty:
+            raise DataError(f"{ticker}: no bar with a prediction between {first.date()} and "
+                            f"{bars.index[-1].date()}")
+        feeds[ticker] = frame
+    calls = len(feeds)
+    strat = _run(feeds, MLStrategy, cash, commission, slippage, confidence_threshold=confidence_threshold,
+                 **params)
+    metrics, equity, orders, analyzers = _analyze(strat, cash)
+    bh = _run(feeds, BuyAndHold, cash, commission, slippage, stake=params.get("stake"))
+    bh_metrics, bh_equity, _, _ = _analyze(bh, cash)
+    metrics.update({f"buy_and_hold_{k}": bh_metrics[k] for k in ("annual_return", "sharpe", "max_drawdown")})
+    metrics["buy_and_hold_return"] = bh_metrics["total_return"]
+    metrics = {name: metrics[name] for name in METRIC_NAMES}
+    metrics.update(start=str(equity.index[0].date()), end=str(equity.index[-1].date()), bars=len(equity),
+                   model_calls=calls)
+    return BacktestResult(metrics=metrics, orders=orders, equity=equity.rename("strategy"),
+                          buy_and_hold=bh_equity.rename("buy_and_hold"), analyzers=analyzers, strategy=strat)
+
+
+# (label, strategy key, buy-and-hold key or None, format)
+_TABLE = (
+    ("total return", "total_return", "buy_and_hold_return", "{:+.2%}"),
+    ("annual return", "annual_return", "buy_and_hold_annual_return", "{:+.2%}"),
+    ("Sharpe (ann.)", "sharpe", "buy_and_hold_sharpe", "{:.3f}"),
+    ("max drawdown", "max_drawdown", "buy_and_hold_max_drawdown", "{:.2%}"),
+    ("trades", "n_trades", None, "{:d}"),
+    ("win rate", "win_rate", None, "{:.1%}"),
+    ("exposure", "exposure", None, "{:.1%}"),
+)
+
+
+def format_metrics(metrics) -> str:
+    """The strategy's metrics beside buy-and-hold's, as a fixed-width text table ("n/a" where undefined)."""
+    def cell(key, fmt):
+        value = metrics.get(key) if key else None
+        return "-" if key is None else ("n/a" if value is None else fmt.format(value))
+
+    lines = [f"{'metric':<15}{'strategy':>12}{'buy & hold':>12}"]
+    lines += [f"{label:<15}{cell(key, fmt):>12}{cell(bh_key, fmt):>12}" for label, key, bh_key, fmt in _TABLE]
+    return "\n".join(lines)

@@ -1,0 +1,211 @@
+"""`MLStrategy`: trade a model's down / flat / up probabilities in backtrader.
+
+The probabilities of a preloaded feed are computed once, before the first ``next()``, in one batched call over
+the feed's own bars (features at bar t use bars <= t only). ``next()`` then only reads numbers and places
+market orders, which backtrader fills at the next bar's open: a signal seen at bar t's close never trades at
+bar t's prices. A feed that already carries probabilities (`ProbabilityData`) is read as it is, with no model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+from skills.data.labels import CLASS_NAMES
+
+__all__ = ["MLStrategy", "ProbabilityData", "PROBABILITY_LINES"]
+
+#: The extra feed lines that carry class probabilities, in ``CLASS_NAMES`` order.
+PROBABILITY_LINES = tuple(f"p_{name}" for name in CLASS_NAMES)
+DOWN, FLAT, UP = range(len(CLASS_NAMES))
+
+
+class ProbabilityData(bt.feeds.PandasData):
+    """A pandas feed of bars plus precomputed class probabilities (columns ``p_down p_flat p_up``).
+
+    Rows whose probabilities are NaN (e.g. the indicator warm-up) place no orders.
+
+    Example:
+        >>> frame = bars.join(model.predict_frame(bars).add_prefix("p_"))   # doctest: +SKIP
+        >>> cerebro.adddata(ProbabilityData(dataname=frame, name="AAPL"))   # doctest: +SKIP
+    """
+
+    lines = PROBABILITY_LINES
+    params = tuple((name, -1) for name in PROBABILITY_LINES)  # -1: find the column by its name
+
+
+def _positive_threshold(name, value):
+    if value is None or isinstance(value, bool) or not 0 < float(value) <= 1:
+        raise ValueError(f"MLStrategy: {name} must be in (0, 1], got {value!r}")
+    return float(value)
+
+
+class MLStrategy(bt.Strategy):
+    """Go long when P(up) clears the threshold; exit (or go short) when P(down) does.
+
+    Rules, per feed (one position per feed):
+      - flat: buy ``stake`` of equity when P(up) >= ``confidence_threshold``; with ``allow_short``, sell short
+        when P(down) >= ``confidence_threshold``;
+      - long: when P(down) >= ``exit_threshold``, close, or reverse to short if ``allow_short`` and P(down) also
+        clears ``confidence_threshold``; close after ``hold_bars`` bars if set;
+      - short: the mirror image on P(up).
+    Orders are market orders filled at the next bar's open. Bars without probabilities (indicator warm-up plus
+    sequence length) and bars before ``start`` place no orders. While a feed's order is pending, that feed waits.
+    """
+
+    params = (
+        ("model", None),                 # fitted SequenceClassifier or a path to its .h5/.keras file
+        ("confidence_threshold", 0.65),  # enter when P(up) (or P(down) for shorts) >= this
+        ("exit_threshold", None),        # leave a long when P(down) >= this (short: P(up)); None = same as entry
+        ("allow_short", False),          # P(down) opens (or reverses into) a short instead of only exiting
+        ("stake", None),                 # fraction of equity per position; None = 0.95 / number of feeds
+        ("hold_bars", None),             # close a position after this many bars (None = hold until the exit)
+        ("start", None),                 # no orders on bars before this date (warm-up still uses those bars)
+        ("live_bars", 500),              # live feeds: bars of history the features are computed on per bar
+        ("printlog", False),             # print each fill and each signal acted on
+    )
+
+    def __init__(self):
+        self.entry_threshold = _positive_threshold("confidence_threshold", self.p.confidence_threshold)
+        exit_threshold = self.p.exit_threshold
+        self.exit_threshold = self.entry_threshold if exit_threshold is None else _positive_threshold(
+            "exit_threshold", exit_threshold)
+        self.stake = 0.95 / len(self.datas) if self.p.stake is None else float(self.p.stake)
+        if not 0 < self.stake <= 1:
+            raise ValueError(f"MLStrategy: stake must be a fraction of equity in (0, 1], got {self.p.stake!r}")
+        if self.p.hold_bars is not None and int(self.p.hold_bars) < 1:
+            raise ValueError(f"MLStrategy: hold_bars must be a positive number of bars, got {self.p.hold_bars!r}")
+        self.start_date = None if self.p.start is None else pd.Timestamp(self.p.start).date()
+        self.model = self._load(self.p.model)
+        self.orders = {data: None for data in self.datas}   # the pending order of each feed
+        self.entry_bar = {data: None for data in self.datas}
+        self.source = {}       # data -> "lines" (ProbabilityData), "preloaded" or "live"
+        self.proba = {}        # data -> float (n_bars, 3) array of a preloaded feed, NaN in the warm-up
+        self.model_calls = 0   # model invocations: one per preloaded feed, one per bar per live feed
+
+    @staticmethod
+    def _load(model):
+        if isinstance(model, (str, Path)):
+            from skills.models import load_model
+
+            return load_model(model)
+        return model
+
+    # -- probabilities ------------------------------------------------------------------------------------
+    def start(self):
+        for data in self.datas:
+            has_lines = all(hasattr(data.lines, name) for name in PROBABILITY_LINES)
+            if has_lines:
+                self.source[data] = "lines"
+            elif self.model is None:
+                raise ValueError(f"MLStrategy: feed {data._name or '#0'} carries no probability lines and no "
+                                 "model was given (params: model=...)")
+            elif data.buflen() > 0:  # preloaded: all bars are in memory before the first next()
+                self.source[data] = "preloaded"
+                self.proba[data] = self._predict_all(data)
+            else:
+                self.source[data] = "live"
+
+    def _bars(self, data, size=None) -> pd.DataFrame:
+        """The feed's bars (all of them, or the last ``size`` up to now) as an OHLCV frame."""
+        def line(name):
+            values = getattr(data, name)
+            return np.asarray(values.array if size is None else values.get(size=size), dtype=float)
+
+        n = data.buflen() if size is None else size
+        times = line("datetime")[:n]
+        index = pd.DatetimeIndex([bt.num2date(t) for t in times], name="date")
+        return pd.DataFrame({name: line(name)[:n] for name in ("open", "high", "low", "close", "volume")},
+                            index=index)
+
+    def _predict_all(self, data) -> np.ndarray:
+        bars = self._bars(data)
+        bars.attrs["source"] = data._name or "feed"
+        frame = self.model.predict_frame(bars)          # one batched call; warm-up rows absent
+        self.model_calls += 1
+        return frame.reindex(bars.index).to_numpy(dtype=float)
+
+    def _predict_live(self, data) -> np.ndarray | None:
+        """P for the current bar of a live feed: features on the last ``live_bars`` bars, one compiled call."""
+        from skills.data.windows import feature_windows
+        from skills.data.io import DataError
+
+        size = min(len(data), int(self.p.live_bars))
+        try:
+            windows, dates = feature_windows(self._bars(data, size=size), self.model.feature_names_,
+                                             self.model.sequence_length)
+        except DataError:
+            return None  # still in the warm-up
+        if dates[-1] != bt.num2date(data.datetime[0]):
+            return None  # the current bar has no complete window yet
+        self.model_calls += 1
+        window = windows[len(windows) - 1:len(windows)]
+        # predict_on_batch runs Keras' compiled predict step: no data adapter, no per-call loop set-up
+        return np.asarray(self.model.network_.predict_on_batch(window), dtype=float)[0]
+
+    def probabilities(self, data) -> np.ndarray | None:
+        """(P(down), P(flat), P(up)) for ``data``'s current bar, or None where there is none yet."""
+        source = self.source[data]
+        if source == "preloaded":
+            p = self.proba[data][len(data) - 1]
+        elif source == "lines":
+            p = np.array([getattr(data.lines, name)[0] for name in PROBABILITY_LINES])
+        else:
+            p = self._predict_live(data)
+        if p is None or not np.all(np.isfinite(p)):
+            return None
+        return p
+
+    # -- orders -------------------------------------------------------------------------------------------
+    def log(self, text, data=None):
+        if self.p.printlog:
+            when = (data or self.datas[0]).datetime.date(0)
+            print(f"{when} {data._name if data is not None else ''} {text}".replace("  ", " "))
+
+    def notify_order(self, order):
+        if order.status in (order.Submitted, order.Accepted):
+            return
+        data = order.data
+        if order.status == order.Completed:
+            position = self.getposition(data).size
+            self.entry_bar[data] = len(data) if position else None
+            self.log(f"{'BUY' if order.isbuy() else 'SELL'} {abs(order.executed.size):g} @ "
+                     f"{order.executed.price:.4f}", data)
+        else:
+            self.log(f"order {order.getstatusname()}", data)
+        if not order.alive():
+            self.orders[data] = None
+
+    def _target(self, data, fraction, reason):
+        self.log(f"{reason} -> target {fraction:+.2f} of equity", data)
+        self.orders[data] = self.order_target_percent(data=data, target=fraction)
+
+    def next(self):
+        for data in self.datas:
+            if self.orders[data] is not None or not len(data):
+                continue
+            if self.start_date is not None and data.datetime.date(0) < self.start_date:
+                continue
+            p = self.probabilities(data)
+            if p is None:
+                continue
+            position = self.getposition(data).size
+            enter, leave = self.entry_threshold, self.exit_threshold
+            if position == 0:
+                if p[UP] >= enter:
+                    self._target(data, self.stake, f"P(up)={p[UP]:.3f}")
+                elif self.p.allow_short and p[DOWN] >= enter:
+                    self._target(data, -self.stake, f"P(down)={p[DOWN]:.3f}")
+                continue
+            side = UP if position > 0 else DOWN
+            against = DOWN if side == UP else UP
+            if p[against] >= leave:
+                reverse = self.p.allow_short and p[against] >= enter
+                fraction = (-self.stake if side == UP else self.stake) if reverse else 0.0
+                self._target(data, fraction, f"P({CLASS_NAMES[against]})={p[against]:.3f}")
+            elif self.p.hold_bars is not None and self.entry_bar[data] is not None and \
+                    len(data) - self.entry_bar[data] >= int(self.p.hold_bars):
+                self._target(data, 0.0, f"held {len(data) - self.entry_bar[data]} bars")
