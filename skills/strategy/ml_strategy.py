@@ -62,7 +62,7 @@ class MLStrategy(bt.Strategy):
         ("exit_threshold", None),        # leave a long when P(down) >= this (short: P(up)); None = same as entry
         ("allow_short", False),          # P(down) opens (or reverses into) a short instead of only exiting
         ("stake", None),                 # fraction of equity per position; None = 0.95 / number of feeds
-        ("hold_bars", None),             # close a position after this many bars (None = hold until the exit)
+        ("hold_bars", None),             # hold a position at most this many bars (None = until the exit signal)
         ("start", None),                 # no orders on bars before this date (warm-up still uses those bars)
         ("live_bars", 500),              # live feeds: bars of history the features are computed on per bar
         ("printlog", False),             # print each fill and each signal acted on
@@ -206,6 +206,9 @@ class MLStrategy(bt.Strategy):
                 reverse = self.p.allow_short and p[against] >= enter
                 fraction = (-self.stake if side == UP else self.stake) if reverse else 0.0
                 self._target(data, fraction, f"P({CLASS_NAMES[against]})={p[against]:.3f}")
-            elif self.p.hold_bars is not None and self.entry_bar[data] is not None and \
-                    len(data) - self.entry_bar[data] >= int(self.p.hold_bars):
-                self._target(data, 0.0, f"held {len(data) - self.entry_bar[data]} bars")
+            elif self.p.hold_bars is not None and self._held(data) >= int(self.p.hold_bars):
+                self._target(data, 0.0, f"held {self._held(data)} bars")
+
+    def _held(self, data) -> int:
+        """Bars the position has been held, counting its fill bar (it is closed at the next open)."""
+        return 0 if self.entry_bar[data] is None else len(data) - self.entry_bar[data] + 1
