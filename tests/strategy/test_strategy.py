@@ -220,3 +220,13 @@ def test_run_backtest_metrics_and_buy_and_hold(model, bars):
 def test_run_backtest_rejects_unknown_params(model, bars):
     with pytest.raises(TypeError, match="threshhold"):
         run_backtest(model, bars, threshhold=0.6)
+
+
+def test_model_param_may_be_a_file_path(model, bars, tmp_path):
+    path = tmp_path / "m.keras"
+    model.save(path)
+    threshold = _threshold(model, bars)
+    _, from_file = _run({"AAPL": bars}, model=str(path), confidence_threshold=threshold)
+    _, in_memory = _run({"AAPL": bars}, model=model, confidence_threshold=threshold)
+    assert not in_memory.empty
+    pd.testing.assert_frame_equal(from_file, in_memory)
