@@ -81,7 +81,7 @@ class BacktestResult:
                 "equity": curve(self.equity), "buy_and_hold": curve(self.buy_and_hold)}
 
 
-def _add_analyzers(cerebro):
+def _add_analyzers(cerebro, trades=True):
     days = bt.TimeFrame.Days
     cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=days, annualize=True,
                         riskfreerate=0.0, factor=TRADING_DAYS)
@@ -89,9 +89,10 @@ def _add_analyzers(cerebro):
     cerebro.addanalyzer(bt.analyzers.Returns, _name="returns", timeframe=days, tann=TRADING_DAYS)
     cerebro.addanalyzer(bt.analyzers.TimeReturn, _name="total", timeframe=bt.TimeFrame.NoTimeFrame)
     cerebro.addanalyzer(bt.analyzers.TimeReturn, _name="daily", timeframe=days)
-    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
-    cerebro.addanalyzer(bt.analyzers.PositionsValue, _name="positions")
-    cerebro.addanalyzer(bt.analyzers.Transactions, _name="transactions")
+    if trades:
+        cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
+        cerebro.addanalyzer(bt.analyzers.PositionsValue, _name="positions")
+        cerebro.addanalyzer(bt.analyzers.Transactions, _name="transactions")
 
 
 def _run(feeds, strategy, cash, commission, slippage, **params):
@@ -101,10 +102,9 @@ def _run(feeds, strategy, cash, commission, slippage, **params):
     if slippage:
         cerebro.broker.set_slippage_perc(slippage)
     for name, frame in feeds.items():
-        feed_class = ProbabilityData if PROBABILITY_LINES[0] in frame.columns else bt.feeds.PandasData
-        cerebro.adddata(feed_class(dataname=frame, name=name))
+        cerebro.adddata(ProbabilityData(dataname=frame, name=name))
     cerebro.addstrategy(strategy, **params)
-    _add_analyzers(cerebro)
+    _add_analyzers(cerebro, trades=strategy is not BuyAndHold)
     return cerebro.run()[0]
 
 
@@ -115,11 +115,6 @@ def _none_if_nan(value):
 def _analyze(strat, cash):
     """Metrics, equity and fills from one run's analyzers."""
     a = {name: strat.analyzers.getbyname(name).get_analysis() for name in strat.analyzers.getnames()}
-    trades = a["trades"]
-    n_trades = trades.get("total", {}).get("total", 0)
-    closed = trades.get("total", {}).get("closed", 0)
-    won = trades.get("won", {}).get("total", 0)
-    positions = np.array(list(a["positions"].values()), dtype=float).reshape(len(a["positions"]), -1)
     daily = pd.Series(a["daily"], dtype=float)
     daily.index = pd.DatetimeIndex(daily.index, name="date")
     metrics = {
@@ -127,11 +122,18 @@ def _analyze(strat, cash):
         "annual_return": _none_if_nan(a["returns"].get("rnorm")),
         "sharpe": _none_if_nan(a["sharpe"].get("sharperatio")),
         "max_drawdown": _none_if_nan(a["drawdown"]["max"]["drawdown"] / 100.0),
-        "n_trades": int(n_trades),
-        "win_rate": won / closed if closed else None,
-        "exposure": float(np.mean(np.any(positions != 0, axis=1))) if len(positions) else 0.0,
     }
     equity = cash * (1.0 + daily).cumprod()
+    if "trades" not in a:
+        return metrics, equity, None, a
+    trades = a["trades"]
+    closed = trades.get("total", {}).get("closed", 0)
+    positions = np.array(list(a["positions"].values()), dtype=float).reshape(len(a["positions"]), -1)
+    metrics.update(
+        n_trades=int(trades.get("total", {}).get("total", 0)),
+        win_rate=trades.get("won", {}).get("total", 0) / closed if closed else None,
+        exposure=float(np.mean(np.any(positions != 0, axis=1))) if len(positions) else 0.0,
+    )
     fills = [(date, symbol, "buy" if size > 0 else "sell", abs(size), price, abs(value))
              for date, rows in a["transactions"].items() for size, price, _, symbol, value in rows]
     orders = pd.DataFrame(fills, columns=["date", "ticker", "side", "size", "price", "value"])

@@ -23,10 +23,12 @@ PROBABILITY_LINES = tuple(f"p_{name}" for name in CLASS_NAMES)
 DOWN, FLAT, UP = range(len(CLASS_NAMES))
 
 
-class ProbabilityData(bt.feeds.PandasData):
+class ProbabilityData(bt.feeds.PandasDirectData):
     """A pandas feed of bars plus precomputed class probabilities (columns ``p_down p_flat p_up``).
 
-    Rows whose probabilities are NaN (e.g. the indicator warm-up) place no orders.
+    Columns are found by name (``open high low close volume`` and the probability columns; the index is the
+    date), and rows are read with ``itertuples``, several times faster than `bt.feeds.PandasData`'s per-cell
+    lookups. Rows whose probabilities are NaN (e.g. the indicator warm-up) place no orders.
 
     Example:
         >>> frame = bars.join(model.predict_frame(bars).add_prefix("p_"))   # doctest: +SKIP
@@ -34,7 +36,16 @@ class ProbabilityData(bt.feeds.PandasData):
     """
 
     lines = PROBABILITY_LINES
-    params = tuple((name, -1) for name in PROBABILITY_LINES)  # -1: find the column by its name
+    params = tuple((name, -1) for name in PROBABILITY_LINES)
+
+    def start(self):
+        # itertuples() puts the index (the date) at position 0 and column i at position i + 1
+        columns = {str(name).lower(): i + 1 for i, name in enumerate(self.p.dataname.columns)}
+        self.p.datetime = 0
+        for name in self.getlinealiases():
+            if name != "datetime":
+                setattr(self.p, name, columns.get(name, -1))
+        super().start()
 
 
 def _positive_threshold(name, value):
