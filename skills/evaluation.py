@@ -17,10 +17,13 @@ Example:
 
 from __future__ import annotations
 
+import logging
+import time
 import warnings
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (
@@ -32,6 +35,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from skills.data.features import compute_features
 from skills.data.labels import CLASS_NAMES
 
 __all__ = [
@@ -43,7 +47,19 @@ __all__ = [
     "compare",
     "format_table",
     "format_confusion",
+    "signal_score",
+    "signal_metrics",
+    "split_metrics",
+    "backtest_metrics",
+    "walk_forward",
+    "LastBarClassifier",
+    "format_summary_table",
+    "BASELINES",
+    "BACKTEST_KEYS",
+    "SUMMARY_KEYS",
 ]
+
+log = logging.getLogger(__name__)
 
 N_CLASSES = len(CLASS_NAMES)
 _LABELS = list(range(N_CLASSES))
@@ -152,11 +168,15 @@ def _full_proba(estimator, proba):
     return out
 
 
-def _dummy_proba(strategy, y_train, n):
+def _fit_dummy(strategy, y_train):
     y = _check_labels(y_train, "y_train")
+    return DummyClassifier(strategy=strategy).fit(np.zeros((len(y), 1)), y)
+
+
+def _dummy_proba(strategy, y_train, n):
+    dummy = _fit_dummy(strategy, y_train)
     if int(n) < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    dummy = DummyClassifier(strategy=strategy).fit(np.zeros((len(y), 1)), y)
     return _full_proba(dummy, dummy.predict_proba(np.zeros((int(n), 1))))
 
 
@@ -199,6 +219,8 @@ def prior_baseline(y_train, n):
 
 
 def _last_bar(X, name):
+    if hasattr(X, "values") and hasattr(X, "ends"):  # a lazy WindowArray: read the last rows, no N×T×F copy
+        return np.asarray(X.values[X.ends], dtype=np.float64)
     arr = np.asarray(X, dtype=np.float64)
     if arr.ndim == 3:  # windows (n, sequence_length, n_features): keep the bar the label belongs to
         arr = arr[:, -1, :]
@@ -227,17 +249,23 @@ def lightgbm_baseline(X_train_last, y_train, X_eval_last, seed=0):
     Raises:
         ValueError: shapes disagree, or `y_train` is not ids in {0, 1, 2}.
     """
+    X_eval = _last_bar(X_eval_last, "X_eval_last")
+    clf = _fit_lightgbm(X_train_last, y_train, seed)
+    if X_eval.shape[1] != clf.n_features_in_:
+        raise ValueError(f"X_eval_last has {X_eval.shape[1]} features, X_train_last has {clf.n_features_in_}")
+    return _full_proba(clf, clf.predict_proba(X_eval))
+
+
+def _fit_lightgbm(X_train_last, y_train, seed=0):
+    """The fitted LightGBM of `lightgbm_baseline` (a class-prior `DummyClassifier` for a single class)."""
     from lightgbm import LGBMClassifier  # imported here: a slow import only this baseline needs
 
     X_train = _last_bar(X_train_last, "X_train_last")
-    X_eval = _last_bar(X_eval_last, "X_eval_last")
     y = _check_labels(y_train, "y_train")
     if len(X_train) != len(y):
         raise ValueError(f"X_train_last has {len(X_train)} rows but y_train has {len(y)}")
-    if X_eval.shape[1] != X_train.shape[1]:
-        raise ValueError(f"X_eval_last has {X_eval.shape[1]} features, X_train_last has {X_train.shape[1]}")
     if len(np.unique(y)) < 2:  # LightGBM refuses a single class; its answer would be this anyway
-        return _dummy_proba("prior", y, len(X_eval))
+        return DummyClassifier(strategy="prior").fit(X_train, y)
     clf = LGBMClassifier(
         n_estimators=200,
         learning_rate=0.05,
@@ -248,8 +276,7 @@ def lightgbm_baseline(X_train_last, y_train, X_eval_last, seed=0):
         n_jobs=2,
         verbose=-1,
     )
-    clf.fit(X_train, y)
-    return _full_proba(clf, clf.predict_proba(X_eval))
+    return clf.fit(X_train, y)
 
 
 def standard_baselines(X_train_last, y_train, X_eval_last, seed=0):
@@ -325,14 +352,16 @@ def format_table(results):
                 raise ValueError(f"results[{name!r}] has no {key!r}")
             row.append(f"{float(metrics[key]):.4f}")
         cells.append(row)
-    header = ["metric", *names]
-    widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
-    lines = []
-    for row in [header, *cells]:
-        first = row[0].ljust(widths[0])
-        rest = [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
-        lines.append("  ".join([first, *rest]))
-    return "\n".join(lines)
+    return _align(["metric", *names], cells)
+
+
+def _align(header, rows):
+    """Text table: the first column left-aligned, the others right-aligned, two spaces between columns."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join([row[0].ljust(widths[0]), *(cell.rjust(w) for cell, w in zip(row[1:], widths[1:]))])
+        for row in [header, *rows]
+    )
 
 
 def format_confusion(cm):
@@ -363,3 +392,368 @@ def format_confusion(cm):
     for name, row in zip(CLASS_NAMES, values):
         lines.append(name.ljust(head_w) + "  " + "  ".join(v.rjust(w) for v, w in zip(row, col_w)))
     return "\n".join(lines)
+
+
+# -- signal metrics: does the model's conviction rank the forward returns? ------------------------------------
+
+
+def signal_score(proba):
+    """The signed conviction P(up) − P(down) of each row, in [-1, 1].
+
+    Args:
+        proba (array-like, shape (n, 3)): class probabilities in `CLASS_NAMES` order.
+
+    Returns:
+        np.ndarray: `(n,)` float64.
+
+    Raises:
+        ValueError: `proba` is not `(n, 3)`.
+    """
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != N_CLASSES:
+        raise ValueError(f"proba must have shape (n, {N_CLASSES}), got {p.shape}")
+    return p[:, CLASS_NAMES.index("up")] - p[:, CLASS_NAMES.index("down")]
+
+
+def _mean_std(values):
+    """Mean and standard deviation (ddof=1) of the values that are not None; None where too few."""
+    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    return (float(v.mean()) if v.size else None), (float(v.std(ddof=1)) if v.size >= 2 else None)
+
+
+def _mean_and_ir(values):
+    """Mean and mean / std of the values that are not None (the IR is None without two values and a spread)."""
+    mean, std = _mean_std(values)
+    return mean, (mean / std if std else None)
+
+
+def signal_metrics(proba, forward_returns, dates):
+    """Information coefficients of P(up) − P(down) against the forward return, month by month.
+
+    Windows are grouped by the calendar month of their last bar, all tickers of that month together. In each
+    month the IC is the Pearson and the rank IC the Spearman correlation between the score (`signal_score`)
+    and the return that made the label. The headline `ic` and `rank_ic` are the means over months, and `icir`
+    and `rank_icir` are mean / standard deviation (ddof=1) over months, as Qlib reports them. A month whose
+    score or return does not vary (the majority baseline's score never moves) has no IC and is left out; a
+    figure with no month to average (or, for an ICIR, fewer than two months or no spread) is None.
+
+    Args:
+        proba (array-like, shape (n, 3)): class probabilities, rows summing to 1.
+        forward_returns (array-like of float, shape (n,)): each window's forward return, e.g.
+            `Split.forward_returns`.
+        dates (array-like of datetime, shape (n,)): the date of each window's last bar, e.g. `Split.dates`.
+
+    Returns:
+        dict: `ic`, `rank_ic`, `icir`, `rank_icir` (float or None), `n_months` (months with an IC) and
+        `monthly` (`{"YYYY-MM": {"ic", "rank_ic", "n"}}`, every month with rows). Plain Python types.
+
+    Raises:
+        ValueError: lengths differ, a return is not finite, or `proba` is not `(n, 3)` rows that sum to 1.
+
+    Example:
+        >>> r = np.array([0.01, -0.02, 0.03, -0.01])
+        >>> proba = np.c_[(1 - r * 10) / 3, np.full(4, 1 / 3), (1 + r * 10) / 3]
+        >>> signal_metrics(proba, r, ["2020-01-02", "2020-01-03", "2020-01-06", "2020-01-07"])["ic"]
+        1.0
+    """
+    r = np.asarray(forward_returns, dtype=np.float64)
+    if r.ndim != 1 or r.size == 0:
+        raise ValueError(f"forward_returns must be a non-empty 1-D array, got shape {r.shape}")
+    if not np.all(np.isfinite(r)):
+        raise ValueError("forward_returns must be finite")
+    score = signal_score(_check_proba(proba, len(r)))
+    when = pd.DatetimeIndex(dates)
+    if len(when) != len(r):
+        raise ValueError(f"dates has {len(when)} entries for {len(r)} forward returns")
+    frame = pd.DataFrame({"score": score, "ret": r})
+    monthly = {}
+    for month, rows in frame.groupby(when.to_period("M").astype(str).to_numpy(), sort=True):
+        varies = len(rows) > 1 and rows["score"].nunique() > 1 and rows["ret"].nunique() > 1
+        monthly[str(month)] = {
+            "ic": float(rows["score"].corr(rows["ret"])) if varies else None,
+            "rank_ic": float(rows["score"].corr(rows["ret"], method="spearman")) if varies else None,
+            "n": int(len(rows)),
+        }
+    ic, icir = _mean_and_ir(m["ic"] for m in monthly.values())
+    rank_ic, rank_icir = _mean_and_ir(m["rank_ic"] for m in monthly.values())
+    return {
+        "ic": ic,
+        "rank_ic": rank_ic,
+        "icir": icir,
+        "rank_icir": rank_icir,
+        "n_months": sum(m["ic"] is not None for m in monthly.values()),
+        "monthly": monthly,
+    }
+
+
+def split_metrics(split, proba):
+    """Classification and signal metrics of probabilities on one `Split`.
+
+    Args:
+        split (skills.data.Split): labelled windows with `y`, `forward_returns` and `dates`.
+        proba (array-like, shape (len(split), 3)): probabilities for its windows, in order.
+
+    Returns:
+        dict: `classification_metrics(split.y, proba)` and `signal_metrics(...)` merged.
+    """
+    return {**classification_metrics(split.y, proba), **signal_metrics(proba, split.forward_returns, split.dates)}
+
+
+# -- trading metrics -------------------------------------------------------------------------------------------
+
+#: Backtest figures averaged over tickers (`backtest_metrics`) and reported by `walk_forward`.
+BACKTEST_KEYS = ("sharpe", "total_return", "buy_and_hold_return", "max_drawdown", "n_trades")
+
+
+def _frames(bars):
+    from skills.data.dataset import _as_frames  # the one place that names a lone frame's ticker
+
+    return _as_frames(bars)
+
+
+def backtest_metrics(model, bars, start, end, tickers=None, **options):
+    """Backtest a fitted model on each ticker from `start` to `end`, and average the figures over tickers.
+
+    Each ticker runs alone through `skills.strategy.run_backtest` on its bars up to `end`; the bars before
+    `start` only warm up the features and the first window (no order before `start`). A ticker the strategy
+    never trades counts as Sharpe 0 (no position, no return; `run_backtest` leaves it undefined). Otherwise a
+    figure's mean is taken over the tickers where it is defined.
+
+    Args:
+        model: a fitted model (anything `run_backtest` accepts).
+        bars (DataFrame or dict[str, DataFrame]): OHLCV bars as from `skills.data.load_ohlcv`.
+        start, end (date-like): first and last bar that may trade.
+        tickers (sequence of str, optional): which tickers to run; default all of `bars`.
+        **options: passed to `run_backtest` (`confidence_threshold`, `cash`, `commission`, ...).
+
+    Returns:
+        dict: the mean over tickers of each of `BACKTEST_KEYS` (None where no ticker defines it), plus
+        `per_ticker` (`{ticker: {key: value}}`).
+
+    Raises:
+        ValueError: a ticker is not in `bars`.
+    """
+    from skills.strategy import run_backtest  # imported here: backtrader is only needed for backtests
+
+    frames = _frames(bars)
+    tickers = list(frames) if tickers is None else [str(t) for t in tickers]
+    unknown = [t for t in tickers if t not in frames]
+    if unknown:
+        raise ValueError(f"no bars for ticker(s) {', '.join(unknown)}; have {', '.join(frames)}")
+    end = pd.Timestamp(end)
+    per_ticker = {}
+    for ticker in tickers:
+        result = run_backtest(model, frames[ticker].loc[:end], start=pd.Timestamp(start), end=end, **options)
+        figures = {key: _plain(result.metrics.get(key)) for key in BACKTEST_KEYS}
+        if figures["sharpe"] is None and figures["n_trades"] == 0:
+            figures["sharpe"] = 0.0
+        per_ticker[ticker] = figures
+    means = {}
+    for key in BACKTEST_KEYS:
+        values = [m[key] for m in per_ticker.values() if m[key] is not None]
+        means[key] = float(np.mean(values)) if values else None
+    return {**means, "per_ticker": per_ticker}
+
+
+def _plain(value):
+    """A float (or None for a missing or non-finite figure), for JSON."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+# -- walk-forward comparison -----------------------------------------------------------------------------------
+
+#: Baselines `walk_forward` can put beside the models, each fitted on the fold's training split only.
+BASELINES = ("majority", "prior", "lightgbm")
+#: The figures `walk_forward` summarises over folds (mean ± std), in table order.
+SUMMARY_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ic", "rank_ic", "icir",
+                "sharpe", "total_return", "buy_and_hold_return", "n_trades")
+
+
+class LastBarClassifier:
+    """A baseline fitted on the last bar's features, with the `predict_frame` that `run_backtest` calls.
+
+    It lets a baseline trade through `skills.strategy.run_backtest` exactly as a sequence model does.
+
+    Args:
+        estimator: a fitted scikit-learn style classifier (`predict_proba`, `classes_` in {0, 1, 2}), e.g. the
+            majority `DummyClassifier` or the LightGBM of `lightgbm_baseline`.
+        feature_names (sequence of str): the `compute_features` columns it reads, in training order.
+    """
+
+    def __init__(self, estimator, feature_names):
+        self.estimator = estimator
+        self.feature_names_ = list(feature_names)
+
+    def predict_proba(self, X):
+        """`(n, 3)` probabilities of windows `(n, T, F)` (their last bar) or of last-bar rows `(n, F)`."""
+        return _full_proba(self.estimator, self.estimator.predict_proba(_last_bar(X, "X")))
+
+    def predict_frame(self, ohlcv):
+        """Probabilities of every bar whose features are complete, as a DataFrame indexed by date."""
+        features = compute_features(ohlcv)[self.feature_names_].dropna()
+        return pd.DataFrame(self.predict_proba(features.to_numpy()), index=features.index,
+                            columns=list(CLASS_NAMES))
+
+
+def _fit_baseline(name, train, seed):
+    if name == "lightgbm":
+        return _fit_lightgbm(train.X, train.y, seed)
+    return _fit_dummy("most_frequent" if name == "majority" else "prior", train.y)
+
+
+def _score(predictor, proba, fold, bars, backtest_options):
+    """`split_metrics` on the fold's test split, plus the backtest over its block (None figures without bars)."""
+    test = fold.test
+    metrics = split_metrics(test, proba)
+    if bars is None:
+        return {**metrics, **dict.fromkeys(BACKTEST_KEYS), "backtest": {}}
+    first, last = fold.bounds.test
+    trading = backtest_metrics(predictor, bars, first, last, sorted(set(test.tickers.tolist())), **backtest_options)
+    return {**metrics, **{key: trading[key] for key in BACKTEST_KEYS}, "backtest": trading["per_ticker"]}
+
+
+def walk_forward(folds, models, *, bars=None, baselines=("majority", "lightgbm"), fit_options=None,
+                 backtest_options=None, seed=0):
+    """Fit every model on each fold's past, score it on the fold's next block, beside the baselines.
+
+    Each fold (e.g. from `skills.data.prepare_walk_forward`) trains a new model on its training split, with
+    early stopping on its validation split, and predicts its test split, the block of dates after it; each
+    baseline is fitted on the same training split (`LastBarClassifier`). Everything gets `split_metrics` on
+    that block, and with `bars` a backtest on each ticker of the block (`backtest_metrics`: trading from the
+    block's first date to its last, averaged over tickers). The summary is the mean and standard deviation
+    (ddof=1) over folds of each of `SUMMARY_KEYS`.
+
+    Args:
+        folds (sequence of PreparedData): the walk-forward folds, oldest first.
+        models (Mapping[str, callable]): name -> a function returning a new, unfitted model (a
+            `SequenceClassifier`), called once per fold.
+        bars (DataFrame or dict[str, DataFrame], optional): the bars the folds were made from; None skips the
+            backtests (their figures are then None).
+        baselines (sequence of str, default ("majority", "lightgbm")): names from `BASELINES`.
+        fit_options (dict, optional): keyword arguments for `model.fit` (`epochs`, `patience`, `verbose`, ...).
+        backtest_options (dict, optional): keyword arguments for `run_backtest` (`confidence_threshold`, ...).
+        seed (int, default 0): LightGBM's seed.
+
+    Returns:
+        dict: `folds`, one entry per fold with its `dates`, `windows`, `tickers` and `results` (`{name:
+        metrics}`: `split_metrics`, the `BACKTEST_KEYS`, `backtest` per ticker, and for a model `epochs_run`
+        and `fit_seconds`); and `summary`, `{name: {key: {"mean", "std", "values"}}}` for `SUMMARY_KEYS`,
+        sorted by mean macro-F1, best first. Plain Python types.
+
+    Raises:
+        ValueError: no folds, no models or baselines, an unknown baseline, or a name used twice.
+    """
+    folds, models, baselines = list(folds), dict(models), list(baselines)
+    if not folds:
+        raise ValueError("walk_forward needs at least one fold")
+    if not models and not baselines:
+        raise ValueError("walk_forward needs at least one model or baseline")
+    unknown = [name for name in baselines if name not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {unknown}; known: {list(BASELINES)}")
+    clash = sorted(set(models) & set(baselines))
+    if clash:
+        raise ValueError(f"model name(s) {clash} clash with baseline names")
+    fit_options, backtest_options = dict(fit_options or {}), dict(backtest_options or {})
+    records = []
+    for number, fold in enumerate(folds, start=1):
+        results = {}
+        for name, make in models.items():
+            started = time.perf_counter()
+            model = make().fit(fold, **fit_options)
+            fit_seconds = time.perf_counter() - started
+            results[name] = {**_score(model, model.predict_proba(fold.test.X), fold, bars, backtest_options),
+                             "epochs_run": len(getattr(model, "history_", {}).get("loss", [])),
+                             "fit_seconds": round(fit_seconds, 1)}
+            log.info("fold %d/%d %-22s macro-F1 %.3f  IC %s  Sharpe %s  (%d epochs, %.0f s)", number, len(folds),
+                     name, results[name]["macro_f1"], _fmt(results[name]["ic"]), _fmt(results[name]["sharpe"]),
+                     results[name]["epochs_run"], fit_seconds)
+        for name in baselines:
+            baseline = LastBarClassifier(_fit_baseline(name, fold.train, seed), fold.feature_names)
+            results[name] = _score(baseline, baseline.predict_proba(fold.test.X), fold, bars, backtest_options)
+        records.append({
+            "fold": number,
+            "dates": fold.bounds.to_dict(),
+            "windows": {split.name: len(split) for split in (fold.train, fold.val, fold.test)},
+            "tickers": sorted(set(fold.test.tickers.tolist())),
+            "results": results,
+        })
+    return {"folds": records, "summary": _summarise(records)}
+
+
+def _fmt(value, digits=3):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _summarise(records):
+    summary = {}
+    for name in records[0]["results"]:
+        summary[name] = {}
+        for key in SUMMARY_KEYS:
+            values = [record["results"][name][key] for record in records]
+            mean, std = _mean_std(values)
+            summary[name][key] = {"mean": mean, "std": std, "values": values}
+    return dict(sorted(summary.items(), key=lambda item: -(item[1]["macro_f1"]["mean"] or 0.0)))
+
+
+# (key in a walk_forward summary, column header, scale, decimals)
+_SUMMARY_COLUMNS = (
+    ("accuracy", "accuracy", 1, 3),
+    ("balanced_accuracy", "balanced acc", 1, 3),
+    ("macro_f1", "macro-F1", 1, 3),
+    ("log_loss", "log loss", 1, 3),
+    ("ic", "IC", 1, 3),
+    ("icir", "ICIR", 1, 2),
+    ("sharpe", "Sharpe", 1, 2),
+    ("total_return", "return %", 100, 1),
+    ("buy_and_hold_return", "B&H return %", 100, 1),
+    ("n_trades", "trades", 1, 1),
+)
+
+
+def format_summary_table(summary):
+    """The walk-forward summary as aligned text: one row per model or baseline, `mean ± std` over folds.
+
+    Rows are sorted by mean macro-F1, best first; a figure that is not defined (the baselines' trading
+    columns, the majority's IC) reads `n/a`, and one defined in a single fold has no `± std`.
+
+    Args:
+        summary (Mapping[str, Mapping]): `walk_forward(...)["summary"]`.
+
+    Returns:
+        str: e.g. ::
+
+            model        accuracy  balanced acc  ...  Sharpe       return %  B&H return %
+            lightgbm  0.384±0.010   0.376±0.012  ...     n/a            n/a           n/a
+            majority  0.343±0.020   0.333±0.000  ...     n/a            n/a           n/a
+
+    Raises:
+        ValueError: `summary` is empty or a row lacks a column.
+    """
+    if not isinstance(summary, Mapping) or not summary:
+        raise ValueError("summary must be a non-empty mapping of name -> figures")
+    rows = sorted(summary.items(), key=lambda item: -(_mean(item, "macro_f1") or 0.0))
+    cells = []
+    for name, figures in rows:
+        row = [str(name)]
+        for key, _, scale, digits in _SUMMARY_COLUMNS:
+            mean = _mean((name, figures), key)
+            std = figures[key].get("std")
+            if mean is None:
+                row.append("n/a")
+            elif std is None:
+                row.append(f"{mean * scale:.{digits}f}")
+            else:
+                row.append(f"{mean * scale:.{digits}f}±{std * scale:.{digits}f}")
+        cells.append(row)
+    return _align(["model", *(label for _, label, _, _ in _SUMMARY_COLUMNS)], cells)
+
+
+def _mean(item, key):
+    name, figures = item
+    if key not in figures:
+        raise ValueError(f"summary[{name!r}] has no {key!r}")
+    return figures[key].get("mean")
