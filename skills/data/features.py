@@ -101,6 +101,11 @@ def _build(df: pd.DataFrame) -> dict[str, pd.Series]:
     }
 
 
+#: What an oscillator that places the close inside a range reads when the range has zero width (a
+#: halted or constant-price stretch gives 0 / 0): the middle of its scale. Other undefined values are 0.
+_NEUTRAL = {"rsi_14": 0.5, "stoch_k": 0.5, "stoch_d": 0.5, "williams_r": -0.5, "stoch_rsi": 0.5,
+            "ultimate_oscillator": 0.5, "mfi": 0.5, "bb_pband": 0.5, "kc_pband": 0.5, "dc_pband": 0.5}
+
 #: The feature columns, in the order models see them. Defined once, here.
 FEATURE_NAMES: tuple[str, ...] = tuple(
     _build(pd.DataFrame({k: np.linspace(1.0, 2.0, 2 * WARMUP_BARS) for k in OHLCV_COLUMNS})).keys()
@@ -117,8 +122,9 @@ def compute_features(df: pd.DataFrame) -> pd.DataFrame:
     Returns:
         A float64 DataFrame on the same index with the columns :data:`FEATURE_NAMES`. The value at
         bar t uses bars <= t only. The first :data:`WARMUP_BARS` rows are NaN; after them every
-        value is finite (a ratio that is undefined, e.g. on a zero-volume bar, is 0) and within
-        the float32 range.
+        value is finite and within the float32 range, also over zero-volume or constant-price
+        stretches: an oscillator whose range has zero width reads the middle of its scale, any
+        other undefined ratio (e.g. on a zero-volume bar) is 0.
 
     Raises:
         DataError: a required column is missing or the index is not sorted.
@@ -134,6 +140,6 @@ def compute_features(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(np.nan, index=df.index, columns=list(FEATURE_NAMES))
     with np.errstate(divide="ignore", invalid="ignore"):
         out = pd.DataFrame(_build(bars), index=df.index)
-    out = out.replace([np.inf, -np.inf], np.nan).fillna(0.0).clip(-1e6, 1e6)
+    out = out.replace([np.inf, -np.inf], np.nan).fillna(_NEUTRAL).fillna(0.0).clip(-1e6, 1e6)
     out.iloc[:WARMUP_BARS] = np.nan
     return out

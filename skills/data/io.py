@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -75,13 +77,20 @@ def _read_text_table(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: not a CSV file (expected a .csv or .txt suffix)")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
-    if b"\x00" in head:
+    data = path.read_bytes()
+    if b"\x00" in data[:4096]:
         raise DataError(f"{path}: not a CSV file (binary content)")
     try:
-        raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        text = data.decode("utf-8-sig")  # a spreadsheet's byte-order mark is not part of the header
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                        "save the file as UTF-8") from None
+    header = text.partition("\n")[0]
+    sep = next((s for s in (",", ";", "\t") if s in header), ",")  # the first separator the header uses
+    try:
+        raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, skipinitialspace=True)
+    except pd.errors.ParserError as exc:
         raise DataError(f"{path}: not a readable CSV file ({str(exc).splitlines()[0]})") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: file is empty") from None
@@ -92,6 +101,14 @@ def _read_text_table(path: Path) -> pd.DataFrame:
 
 def _normalise_header(name: str) -> str:
     return str(name).strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _number_hint(cell: str) -> str:
+    if re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d*)?", cell):
+        return " (thousands separators? write plain numbers such as 1234567.5)"
+    if re.fullmatch(r"[-+]?\d+,\d+", cell):
+        return " (a decimal comma? write numbers with a '.' such as 153.17)"
+    return ""
 
 
 def _parse_dates(values: pd.Series) -> pd.Series:
@@ -137,7 +154,7 @@ def _load_file(path: Path, *, drop_bad_rows: bool) -> pd.DataFrame:
             if pd.isna(cell) or cell.lower() in ("", "nan", "null", "none", "na"):
                 problems.append((pos, f"missing value (NaN) in column {col!r}"))
             else:
-                problems.append((pos, f"non-numeric value {cell!r} in column {col!r}"))
+                problems.append((pos, f"non-numeric value {cell!r} in column {col!r}{_number_hint(cell)}"))
         for pos in np.flatnonzero(np.isinf(numbers.to_numpy())):
             problems.append((pos, f"infinite value in column {col!r}"))
         values[col] = numbers.to_numpy()
@@ -163,7 +180,7 @@ def _load_file(path: Path, *, drop_bad_rows: bool) -> pd.DataFrame:
         return f"line {lines[pos]}" + ("" if pd.isna(stamp) else f" ({stamp.date()})")
 
     if problems:
-        problems.sort()
+        problems.sort(key=lambda problem: problem[0])  # by row; within a row, in the order checked
         if not drop_bad_rows:
             pos, message = problems[0]
             more = len({p for p, _ in problems}) - 1

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from skills._atomic import atomic_path
-from skills.data import CLASS_NAMES, DataError, ScalerStats, WindowDataset, feature_windows
+from skills.data import CLASS_NAMES, FEATURE_NAMES, DataError, ScalerStats, WindowDataset, feature_windows
 from skills.evaluation import classification_metrics
 from skills.models.layers import TemporalAttention
 from skills.training import TrainConfig, precision_scope, train
@@ -58,48 +58,102 @@ def model_class(name: str) -> type:
     return MODEL_CLASSES[name]
 
 
+_SAVE_HINT = "train one with `python -m skills train` or save it with SequenceClassifier.save"
+_REQUIRED = ("model_class", "params", "feature_names", "scaler", "sequence_length", "class_names")
+_UNSAFE_LAYERS = ("Lambda",)  # layers whose config carries Python code
+
+
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else (None if value is None else str(value))
+
+
+def _read_records(path: Path):
+    """The metadata JSON and the Keras architecture JSON of a file (None where absent); nothing is
+    deserialised, so no code stored in the file can run."""
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{path}: the model file is empty (0 bytes); {_SAVE_HINT}")
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+                return tuple(archive.read(m).decode("utf-8") if m in names else None
+                             for m in (METADATA_MEMBER, "config.json"))
+        import h5py
+
+        with h5py.File(path, "r") as handle:
+            return _text(handle.attrs.get(METADATA_ATTR)), _text(handle.attrs.get("model_config"))
+    except (OSError, zipfile.BadZipFile, KeyError, UnicodeDecodeError) as error:
+        raise ModelFileError(
+            f"{path}: not a readable model file: neither a .keras (zip) archive nor an HDF5 .h5 file, or "
+            f"truncated ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+        ) from None
+
+
+def _layer_classes(config) -> set:
+    found = set()
+    if isinstance(config, dict):
+        if isinstance(config.get("class_name"), str):
+            found.add(config["class_name"])
+        for value in config.values():
+            found |= _layer_classes(value)
+    elif isinstance(config, list):
+        for value in config:
+            found |= _layer_classes(value)
+    return found
+
+
 def read_metadata(path) -> dict:
-    """Read and check the metadata record of a model file.
+    """Read and check the metadata record of a model file, without deserialising anything in it.
 
     Returns:
         dict, the metadata written by `SequenceClassifier.save`.
 
     Raises:
-        ModelFileError: missing, truncated or corrupt file; not a model of this package; unknown
-            model class; class names that differ from ``CLASS_NAMES``.
+        ModelFileError: missing, empty, truncated or corrupt file; a Keras model that is not one of
+            this package's; a ``Lambda`` layer (Python code) in the stored architecture; a file
+            from a newer version of the package; unknown model class; incomplete metadata; class
+            names that differ from ``CLASS_NAMES``.
     """
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
+    raw, architecture = _read_records(path)
+    if architecture is not None:
+        try:
+            classes = _layer_classes(json.loads(architecture))
+        except json.JSONDecodeError:
+            raise ModelFileError(f"{path}: the stored Keras architecture is corrupt (not JSON)") from None
+        unsafe = sorted(classes.intersection(_UNSAFE_LAYERS))
+        if unsafe:
+            raise ModelFileError(
+                f"{path}: holds a {unsafe[0]} layer (Python code that would run on loading); refused: "
+                "models of this package never contain one, and only safe-mode loading is allowed"
+            )
+    if raw is None:
+        what = "a Keras model, but not one saved by skills" if architecture else "not a Keras model file"
+        raise ModelFileError(f"{path}: {what} (it has no skills metadata: features, scaler, label rule); "
+                             f"{_SAVE_HINT}")
     try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                if METADATA_MEMBER not in archive.namelist():
-                    raise ModelFileError(
-                        f"{path}: not a skills model file (no {METADATA_MEMBER} member); "
-                        "save models with SequenceClassifier.save"
-                    )
-                raw = archive.read(METADATA_MEMBER).decode("utf-8")
-        else:
-            import h5py
-
-            with h5py.File(path, "r") as handle:
-                raw = handle.attrs.get(METADATA_ATTR)
-            if raw is None:
-                raise ModelFileError(
-                    f"{path}: not a skills model file (no '{METADATA_ATTR}' attribute); "
-                    "save models with SequenceClassifier.save"
-                )
-            raw = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
         meta = json.loads(raw)
-    except ModelFileError:
-        raise
-    except (OSError, zipfile.BadZipFile, KeyError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFileError(
-            f"{path}: cannot read the model file (truncated or corrupt, or neither .keras nor .h5): {error}"
-        ) from error
+    except json.JSONDecodeError:
+        raise ModelFileError(f"{path}: the skills metadata in the file is corrupt (not JSON)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not a skills model file (metadata format {meta.get('format')!r})")
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ModelFileError(f"{path}: not a skills model file (metadata format {found!r}); {_SAVE_HINT}")
+    version = meta.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ModelFileError(f"{path}: the skills metadata has no valid format_version ({version!r})")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: written by skills {meta.get('skills_version', '?')} in model-file format {version}; this "
+            f"skills {_package_version()} reads format {FORMAT_VERSION}: upgrade the skills package to load it"
+        )
+    missing = [key for key in _REQUIRED if key not in meta]
+    scaler = meta.get("scaler")
+    if not missing and not (isinstance(scaler, dict) and {"offset", "scale"} <= set(scaler)):
+        missing = ["scaler.offset/scale"]
+    if missing:
+        raise ModelFileError(f"{path}: the skills metadata lacks {', '.join(missing)} (corrupt file)")
     name = meta.get("model_class")
     try:
         model_class(name)
@@ -380,13 +434,18 @@ class SequenceClassifier:
             DataFrame indexed by the date of each window's last bar, columns ``CLASS_NAMES``.
 
         Raises:
-            ModelFileError: the bars cannot give the model's features.
+            ModelFileError: the model reads features that neither the bars nor `compute_features`
+                provide.
+            DataError: the bars are too few for one complete window.
         """
         self._check_fitted()
-        try:
-            windows, dates = feature_windows(ohlcv, self.feature_names_, self.sequence_length)
-        except DataError as error:
-            raise self._error(f"the data cannot provide the model's features: {error}") from error
+        unknown = [f for f in self.feature_names_ if f not in FEATURE_NAMES and f not in ohlcv.columns]
+        if unknown:
+            raise self._error(
+                f"the data cannot provide the model's features: {ohlcv.attrs.get('source', 'the bars')} lacks "
+                f"{', '.join(unknown)} (not computed by this version of skills)"
+            )
+        windows, dates = feature_windows(ohlcv, self.feature_names_, self.sequence_length)
         proba = self.predict_proba(windows)
         return pd.DataFrame(proba, index=pd.DatetimeIndex(dates, name="date"), columns=list(CLASS_NAMES))
 
@@ -539,7 +598,8 @@ class SequenceClassifier:
                 network = self._build_network(len(meta["feature_names"]), scaler["offset"], scaler["scale"])
                 network.load_weights(str(path))
         except Exception as error:  # noqa: BLE001 - any failure here means a bad file
-            raise ModelFileError(f"{path}: cannot load the network weights: {error}") from error
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ModelFileError(f"{path}: cannot load the network weights ({first_line})") from error
         context = {k: meta.get(k) for k in ("horizon", "label_rule", "train_start", "train_end", "tickers", "dataset")}
         self._set_state(network, meta["feature_names"], scaler, "float32", context, path)
         self.metadata_.update({k: meta[k] for k in ("skills_version", "keras_version", "backend", "precision") if k in meta})
