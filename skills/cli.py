@@ -199,12 +199,14 @@ def _last_bars(split):
 
 
 def _train(args) -> int:
+    import contextlib
+
     import keras
 
     from skills import __version__
     from skills.evaluation import compare, format_confusion, format_table, standard_baselines
     from skills.plots import plot_confusion_matrix, plot_training_curves, save_figure
-    from skills.training import gpu_available, resolve_precision
+    from skills.training import gpu_available, remove_backup, resolve_precision
 
     model_path = Path(args.model_path)
     if model_path.suffix not in (".h5", ".keras"):
@@ -214,9 +216,11 @@ def _train(args) -> int:
     stem = model_path.with_suffix("")
     report_path = Path(f"{stem}.report.json")
     curves_path, confusion_path = Path(f"{stem}.curves.png"), Path(f"{stem}.confusion.png")
+    backup_dir = Path(f"{stem}.backup")  # per-epoch backup: a killed run resumes from it when rerun
 
     started = time.perf_counter()
-    model = _resumed_model(args, model_path) if args.resume else _new_model(args)
+    killed_fresh_run = args.resume and not model_path.exists() and backup_dir.is_dir()
+    model = _resumed_model(args, model_path) if args.resume and not killed_fresh_run else _new_model(args)
     data = _prepare(args)
     prepared = time.perf_counter()
     for line in data.summary().splitlines():
@@ -232,7 +236,7 @@ def _train(args) -> int:
     model.fit(data, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
               optimizer=args.optimizer, lr_schedule=args.lr_schedule, clipnorm=args.clipnorm,
               patience=args.patience, class_weight=None if args.class_weight == "none" else "balanced",
-              precision=args.precision, seed=args.seed, tensorboard_dir=args.tensorboard,
+              precision=args.precision, seed=args.seed, tensorboard_dir=args.tensorboard, backup_dir=str(backup_dir),
               verbose=0 if args.quiet else 1, **({"warm_start": True} if args.resume else {}))
     trained = time.perf_counter()
 
@@ -243,11 +247,7 @@ def _train(args) -> int:
     results = compare(test.y, proba, baselines, model_name=args.model)
     evaluated = time.perf_counter()
 
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(model_path)
     history = getattr(model, "history_", {})
-    save_figure(plot_training_curves(history), curves_path)
-    save_figure(plot_confusion_matrix(results[args.model]["confusion_matrix"]), confusion_path)
     epochs_run = len(history.get("loss", []))
     report = {
         "model": args.model,
@@ -281,7 +281,14 @@ def _train(args) -> int:
         },
         "files": {"model": str(model_path), "curves": str(curves_path), "confusion": str(confusion_path)},
     }
-    _write_json(report_path, report)
+    with contextlib.ExitStack() as outputs:  # the four files appear together, or none does
+        staged = {path: outputs.enter_context(atomic_path(path))
+                  for path in (model_path, curves_path, confusion_path, report_path)}
+        model.save(staged[model_path])
+        save_figure(plot_training_curves(history), staged[curves_path])
+        save_figure(plot_confusion_matrix(results[args.model]["confusion_matrix"]), staged[confusion_path])
+        _write_json(staged[report_path], report)
+    remove_backup(backup_dir)  # the finished run is saved: its backup has done its job
 
     print(f"\nTest split: {len(test)} windows, {test.dates.min().date()} .. {test.dates.max().date()} "
           f"({', '.join(data.tickers)}); {epochs_run} epochs in {trained - prepared:.0f} s, precision {precision}")
@@ -358,17 +365,40 @@ def _data(args) -> int:
 
 
 def main(argv=None) -> int:
-    """Run the command line; returns the exit code (0 ok, 2 user error)."""
-    args = _build_parser().parse_args(argv)
+    """Run the command line; returns the exit code (0 ok, 1 unexpected error, 2 user error, 130 interrupted).
+
+    ``--debug`` (before or after the command) prints the traceback of an unexpected error.
+    """
+    parser = _build_parser()
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
+    args, unknown = parser.parse_known_args(argv)
+    debug = args.debug or "--debug" in unknown
+    unknown = [arg for arg in unknown if arg != "--debug"]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(message)s", stream=sys.stderr, force=True)
     from skills.data import DataError
     from skills.models import ModelFileError
+    from skills.training import TrainingError
 
     try:
         with warnings.catch_warnings():  # a warning is one line too, and the handler is restored after
             warnings.showwarning = lambda message, *rest, **kw: print(f"warning: {message}", file=sys.stderr)
             return {"data": _data, "train": _train, "backtest": _backtest}[args.command](args)
-    except (DataError, ModelFileError, UsageError) as exc:
+    except (DataError, ModelFileError, UsageError, TrainingError) as exc:
         print(f"skills {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"skills {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug or an environment failure: one line, the traceback only under --debug
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        else:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            print(f"skills {args.command}: unexpected error: {type(exc).__name__}: {detail} "
+                  f"(rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
