@@ -599,7 +599,7 @@ def train(
 
 
 def _log_resume(backup: TrainingBackup, config: TrainConfig) -> None:
-    if backup.finished:
+    if backup.finished or backup.stopped or backup.epochs_done >= config.epochs:
         log.warning("resuming: %s holds this run's finished training (%d epochs); nothing left to train",
                     backup.backup_dir, backup.epochs_done)
     elif backup.epochs_done:
