@@ -1,4 +1,6 @@
-"""Command line: ``python -m skills {data,train,backtest}``; ``train_attention_lstm.py`` is ``python -m skills train``.
+"""Command line: ``python -m skills {data,train,backtest,attention,compare}``.
+
+``train_attention_lstm.py`` is ``python -m skills train``.
 
 Glue only: every step is a library call. A user error (bad file, bad CSV, impossible flag value)
 prints one line and exits 2, with no traceback and nothing written.
@@ -54,7 +56,7 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _add_data_flags(p: argparse.ArgumentParser) -> None:
+def _add_data_flags(p: argparse.ArgumentParser, test_fraction: bool = True) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data-path", default=str(DEFAULT_DATA),
                    help="CSV file or folder of CSVs (default: the bundled real data, %(default)s)")
@@ -67,7 +69,18 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scaler", choices=("standard", "minmax", "robust"), default="standard",
                    help="feature scaling, fit on training rows only (%(default)s)")
     g.add_argument("--val-fraction", type=_positive_float, default=0.15, help="(%(default)s)")
-    g.add_argument("--test-fraction", type=_positive_float, default=0.15, help="(%(default)s)")
+    if test_fraction:
+        g.add_argument("--test-fraction", type=_positive_float, default=0.15, help="(%(default)s)")
+
+
+def _add_network_flags(g) -> None:
+    """Hyperparameters of the four networks (train and compare)."""
+    g.add_argument("--lstm-units", type=_positive_int, default=128)
+    g.add_argument("--attention-units", type=_positive_int, default=64)
+    g.add_argument("--dropout", type=_fraction, default=0.3)
+    g.add_argument("--d-model", type=_positive_int, default=64, help="transformer width")
+    g.add_argument("--num-heads", type=_positive_int, default=4, help="transformer heads")
+    g.add_argument("--num-layers", type=_positive_int, default=2, help="transformer blocks / LSTM layers")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -83,12 +96,7 @@ def _build_parser() -> argparse.ArgumentParser:
     g = train.add_argument_group("model")
     g.add_argument("--model", choices=MODEL_CHOICES, default="attention_lstm")
     g.add_argument("--model-path", default=str(DEFAULT_MODEL_PATH), help=".h5 or .keras file to write")
-    g.add_argument("--lstm-units", type=_positive_int, default=128)
-    g.add_argument("--attention-units", type=_positive_int, default=64)
-    g.add_argument("--dropout", type=_fraction, default=0.3)
-    g.add_argument("--d-model", type=_positive_int, default=64, help="transformer width")
-    g.add_argument("--num-heads", type=_positive_int, default=4, help="transformer heads")
-    g.add_argument("--num-layers", type=_positive_int, default=2, help="transformer blocks / LSTM layers")
+    _add_network_flags(g)
     g = train.add_argument_group("training")
     g.add_argument("--epochs", type=_positive_int, default=100, help="upper bound; early stopping ends sooner")
     g.add_argument("--batch-size", type=_positive_int, default=32)
@@ -130,6 +138,39 @@ def _build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--plot", metavar="PNG", default=None, help="save the equity curve beside buy-and-hold")
     backtest.add_argument("--json", metavar="PATH", default=None, help="write metrics and orders as JSON")
     backtest.add_argument("--quiet", action="store_true", help="only the table")
+
+    attention = sub.add_parser("attention", help="draw a model's attention weights over a ticker's bars",
+                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    attention.add_argument("--model", required=True, help="model file (.h5 or .keras) with an attention layer")
+    attention.add_argument("--data-path", required=True, help="one ticker's CSV")
+    attention.add_argument("--start", type=_date, default=None,
+                           help="first window end to draw (default: the last --last windows up to --end)")
+    attention.add_argument("--end", type=_date, default=None, help="last window end to draw (default: the last bar)")
+    attention.add_argument("--last", type=_positive_int, default=250, help="windows drawn when --start is not given")
+    attention.add_argument("--out", default="attention.png", help="image to write (.png, .pdf, .svg)")
+
+    compare = sub.add_parser("compare", help="walk-forward comparison of models beside the majority and LightGBM "
+                             "baselines: classification, IC and backtest figures",
+                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_data_flags(compare, test_fraction=False)
+    g = compare.add_argument_group("models")
+    g.add_argument("--models", default=",".join(MODEL_CHOICES),
+                   help=f"comma-separated, from {', '.join(MODEL_CHOICES)}")
+    _add_network_flags(g)
+    g = compare.add_argument_group("walk-forward")
+    g.add_argument("--folds", type=_positive_int, default=3, help="expanding (or rolling) folds over time")
+    g.add_argument("--mode", choices=("expanding", "rolling"), default="expanding")
+    g.add_argument("--epochs", type=_positive_int, default=20, help="upper bound; early stopping ends sooner")
+    g.add_argument("--patience", type=_positive_int, default=3,
+                   help="early-stopping patience in epochs on each fold's validation loss")
+    g.add_argument("--batch-size", type=_positive_int, default=64)
+    g.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--confidence-threshold", type=_probability, default=0.65, help="backtest: enter when P(up) >= this")
+    g.add_argument("--commission", type=_fraction, default=0.001, help="backtest: fraction of each fill's value")
+    g.add_argument("--json", metavar="PATH", default=None, help="write every fold's figures and the summary as JSON")
+    g.add_argument("--plot", metavar="PNG", default=None, help="save macro-F1, IC and Sharpe per model")
+    g.add_argument("--quiet", action="store_true", help="only the table")
     return parser
 
 
@@ -359,6 +400,103 @@ def _backtest(args) -> int:
     return 0
 
 
+def _check_output(flag: str, path, suffixes=None) -> None:
+    if path is None:
+        return
+    suffix = Path(path).suffix
+    if not suffix or (suffixes and suffix not in suffixes):
+        wanted = " or ".join(suffixes) if suffixes else "a suffix such as .png"
+        raise UsageError(f"{flag} must end in {wanted}, got {path}")
+
+
+def _attention(args) -> int:
+    import numpy as np
+
+    from skills.data import feature_windows, load_ohlcv
+    from skills.models import load_model
+    from skills.plots import plot_attention_report, save_figure
+
+    _check_output("--out", args.out)
+    if not Path(args.model).is_file():
+        raise UsageError(f"--model {args.model}: no such file (train one with: python -m skills train)")
+    if not Path(args.data_path).is_file():
+        raise UsageError(f"--data-path {args.data_path}: give one ticker's CSV file")
+    if args.start is not None and args.end is not None and args.start > args.end:
+        raise UsageError(f"--start {args.start.date()} is after --end {args.end.date()}")
+    model = load_model(args.model)
+    bars = load_ohlcv(args.data_path)
+    windows, dates = feature_windows(bars, model.feature_names_, model.sequence_length)
+    first, last = args.start or dates[0], args.end or dates[-1]
+    keep = np.flatnonzero((dates >= first) & (dates <= last))
+    if args.start is None:
+        keep = keep[-args.last:]
+    if keep.size == 0:
+        raise UsageError(f"no window ends between {first:%Y-%m-%d} and {last:%Y-%m-%d}; {args.data_path} has "
+                         f"windows ending {dates[0]:%Y-%m-%d} .. {dates[-1]:%Y-%m-%d}")
+    X, when = windows.subset(keep), dates[keep]
+    try:
+        weights = model.get_attention_weights(X)
+    except AttributeError as exc:
+        raise UsageError(f"--model {args.model}: {exc}; use an attention_lstm or causal_attention_lstm model") from None
+    proba = model.predict_proba(X)
+    ticker = bars.attrs.get("ticker", Path(args.data_path).stem)
+    figure = plot_attention_report(weights, when, bars["close"].loc[when], proba,
+                                   title=f"{ticker}: close and {type(model).__name__}'s predicted class")
+    save_figure(figure, args.out)
+    mean = weights.mean(axis=0)
+    counts = np.bincount(proba.argmax(axis=1), minlength=3)
+    print(f"{len(keep)} windows of {ticker}, {when[0]:%Y-%m-%d} .. {when[-1]:%Y-%m-%d}; predicted down {counts[0]}, "
+          f"flat {counts[1]}, up {counts[2]}; most attention at lag {int(np.argmax(mean)) - (len(mean) - 1)} "
+          f"(mean weight {mean.max():.3f}, uniform {1 / len(mean):.3f})")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _compare(args) -> int:
+    from skills.data import load_ohlcv, prepare_walk_forward
+    from skills.evaluation import format_summary_table, walk_forward
+    from skills.plots import plot_walk_forward, save_figure
+
+    names = [name.strip() for name in args.models.split(",") if name.strip()]
+    if not names or len(set(names)) != len(names) or not set(names) <= set(MODEL_CHOICES):
+        raise UsageError(f"--models must list distinct names from {', '.join(MODEL_CHOICES)}, got {args.models!r}")
+    _check_output("--json", args.json, (".json",))
+    _check_output("--plot", args.plot)
+    if not Path(args.data_path).exists():
+        raise UsageError(f"--data-path {args.data_path}: no such file or folder")
+    per_model = {name: argparse.Namespace(**{**vars(args), "model": name}) for name in names}
+    for namespace in per_model.values():
+        _new_model(namespace)  # a bad hyperparameter fails now, not after the first fold
+    started = time.perf_counter()
+    bars = load_ohlcv(args.data_path)
+    folds = prepare_walk_forward(bars, n_splits=args.folds, mode=args.mode, sequence_length=args.sequence_length,
+                                 horizon=args.horizon, label=args.label_method, threshold=args.threshold,
+                                 val_fraction=args.val_fraction, scaler=args.scaler)
+    report = walk_forward(
+        folds, {name: (lambda ns=namespace: _new_model(ns)) for name, namespace in per_model.items()}, bars=bars,
+        fit_options=dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                         patience=args.patience, seed=args.seed, verbose=0),
+        backtest_options=dict(confidence_threshold=args.confidence_threshold, commission=args.commission),
+        seed=args.seed)
+    seconds = time.perf_counter() - started
+    tickers = sorted(bars) if isinstance(bars, dict) else [bars.attrs.get("ticker", args.data_path)]
+    blocks = ", ".join(f"{fold['dates']['test'][0]} .. {fold['dates']['test'][1]}" for fold in report["folds"])
+    print(f"\nWalk-forward over {', '.join(tickers)}: {args.folds} {args.mode} folds, test blocks {blocks}; "
+          f"{seconds / 60:.0f} min")
+    print("mean ± std over folds; backtest figures: each fold's mean over its tickers, trading its test block")
+    print(format_summary_table(report["summary"]))
+    written = []
+    if args.json:
+        _write_json(Path(args.json), {"flags": vars(args), "seconds": round(seconds, 1), **report})
+        written.append(args.json)
+    if args.plot:
+        save_figure(plot_walk_forward(report["summary"]), args.plot)
+        written.append(args.plot)
+    if written:
+        print(f"\nwrote {', '.join(written)}")
+    return 0
+
+
 def _data(args) -> int:
     print(_prepare(args).summary())
     return 0
@@ -385,7 +523,8 @@ def main(argv=None) -> int:
     try:
         with warnings.catch_warnings():  # a warning is one line too, and the handler is restored after
             warnings.showwarning = lambda message, *rest, **kw: print(f"warning: {message}", file=sys.stderr)
-            return {"data": _data, "train": _train, "backtest": _backtest}[args.command](args)
+            return {"data": _data, "train": _train, "backtest": _backtest, "attention": _attention,
+                    "compare": _compare}[args.command](args)
     except (DataError, ModelFileError, UsageError, TrainingError) as exc:
         print(f"skills {args.command}: error: {exc}", file=sys.stderr)
         return 2

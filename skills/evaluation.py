@@ -35,8 +35,8 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from skills.data.features import compute_features
 from skills.data.labels import CLASS_NAMES
+from skills.data.windows import feature_windows
 
 __all__ = [
     "classification_metrics",
@@ -575,26 +575,34 @@ SUMMARY_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ic", "
 class LastBarClassifier:
     """A baseline fitted on the last bar's features, with the `predict_frame` that `run_backtest` calls.
 
-    It lets a baseline trade through `skills.strategy.run_backtest` exactly as a sequence model does.
+    It lets a baseline trade through `skills.strategy.run_backtest` as a sequence model does: with the same
+    `sequence_length` it predicts on exactly the bars a sequence model has a window for, so both trade the same
+    period beside the same buy-and-hold.
 
     Args:
         estimator: a fitted scikit-learn style classifier (`predict_proba`, `classes_` in {0, 1, 2}), e.g. the
             majority `DummyClassifier` or the LightGBM of `lightgbm_baseline`.
         feature_names (sequence of str): the `compute_features` columns it reads, in training order.
+        sequence_length (int, default 1): predict only where a window of this many complete bars ends.
     """
 
-    def __init__(self, estimator, feature_names):
+    def __init__(self, estimator, feature_names, sequence_length=1):
         self.estimator = estimator
         self.feature_names_ = list(feature_names)
+        self.sequence_length = sequence_length
 
     def predict_proba(self, X):
         """`(n, 3)` probabilities of windows `(n, T, F)` (their last bar) or of last-bar rows `(n, F)`."""
         return _full_proba(self.estimator, self.estimator.predict_proba(_last_bar(X, "X")))
 
     def predict_frame(self, ohlcv):
-        """Probabilities of every bar whose features are complete, as a DataFrame indexed by date."""
-        features = compute_features(ohlcv)[self.feature_names_].dropna()
-        return pd.DataFrame(self.predict_proba(features.to_numpy()), index=features.index,
+        """Probabilities of every bar that ends a complete window, as a DataFrame indexed by date.
+
+        Raises:
+            DataError: the bars lack a feature or are too few for one window.
+        """
+        windows, dates = feature_windows(ohlcv, self.feature_names_, self.sequence_length)
+        return pd.DataFrame(self.predict_proba(windows), index=pd.DatetimeIndex(dates, name="date"),
                             columns=list(CLASS_NAMES))
 
 
@@ -672,7 +680,8 @@ def walk_forward(folds, models, *, bars=None, baselines=("majority", "lightgbm")
                      name, results[name]["macro_f1"], _fmt(results[name]["ic"]), _fmt(results[name]["sharpe"]),
                      results[name]["epochs_run"], fit_seconds)
         for name in baselines:
-            baseline = LastBarClassifier(_fit_baseline(name, fold.train, seed), fold.feature_names)
+            baseline = LastBarClassifier(_fit_baseline(name, fold.train, seed), fold.feature_names,
+                                         fold.sequence_length)
             results[name] = _score(baseline, baseline.predict_proba(fold.test.X), fold, bars, backtest_options)
         records.append({
             "fold": number,

@@ -7,10 +7,13 @@ import pytest
 
 from skills.data.labels import CLASS_NAMES
 from skills.plots import (
+    plot_attention_by_lag,
     plot_attention_heatmap,
+    plot_attention_report,
     plot_confusion_matrix,
     plot_equity_curve,
     plot_training_curves,
+    plot_walk_forward,
     save_figure,
 )
 
@@ -106,6 +109,69 @@ def test_attention_heatmap_rejects_bad_inputs():
         plot_attention_heatmap(np.ones(5))
     with pytest.raises(ValueError, match="dates"):
         plot_attention_heatmap(np.ones((3, 4)) / 4, dates=["2024-01-01"])
+    with pytest.raises(ValueError, match="windows_axis"):
+        plot_attention_heatmap(np.ones((3, 4)) / 4, windows_axis="z")
+
+
+def test_attention_heatmap_with_windows_along_x_and_a_given_colorbar_axis():
+    weights = np.random.default_rng(1).dirichlet(np.ones(6), size=40)
+    dates = pd.date_range("2024-01-01", periods=40, freq="B")
+    fig, (ax, cax) = plt.subplots(1, 2)
+    assert plot_attention_heatmap(weights, dates, ax=ax, windows_axis="x", cax=cax) is fig
+    np.testing.assert_allclose(ax.images[0].get_array(), weights.T)  # one column per window
+    assert ax.get_yticklabels()[-1].get_text() == "0"  # lag 0 at the bottom
+    assert ax.get_xticklabels()[0].get_text() == "2024-01-01" and len(ax.get_xticklabels()) == 7
+    assert len(fig.axes) == 2  # the colorbar went into cax, no new axes
+
+
+def test_attention_by_lag_bars_are_the_mean_weight_per_lag():
+    weights = np.array([[0.1, 0.2, 0.7], [0.3, 0.2, 0.5]])
+    ax = plot_attention_by_lag(weights).axes[0]
+    bars = ax.patches
+    assert [b.get_x() + b.get_width() / 2 for b in bars] == pytest.approx([-2, -1, 0])
+    assert [b.get_height() for b in bars] == pytest.approx([0.2, 0.2, 0.6])
+    assert ax.get_lines()[0].get_ydata()[0] == pytest.approx(1 / 3)  # the uniform reference
+
+
+def test_attention_report_lines_up_price_classes_and_heatmap():
+    rng = np.random.default_rng(2)
+    n, steps = 30, 8
+    weights = rng.dirichlet(np.ones(steps), size=n)
+    dates = pd.date_range("2023-03-01", periods=n, freq="B")
+    close = 100 + np.cumsum(rng.normal(size=n))
+    proba = np.eye(3)[np.arange(n) % 3] * 0.6 + 0.4 / 3  # down, flat, up, down, ...
+    fig = plot_attention_report(weights, dates, close, proba, title="AAPL")
+    price_ax, heat_ax, _, lag_ax = fig.axes
+    assert price_ax.get_title() == "AAPL"
+    np.testing.assert_allclose(price_ax.get_lines()[0].get_ydata(), close)
+    markers = {c.get_label(): c.get_offsets() for c in price_ax.collections}
+    assert list(markers) == ["predicted down (10)", "predicted flat (10)", "predicted up (10)"]
+    np.testing.assert_allclose(markers["predicted up (10)"], np.c_[np.arange(2, n, 3), close[2::3]])
+    np.testing.assert_allclose(heat_ax.images[0].get_array(), weights.T)
+    assert price_ax.get_xlim() == heat_ax.get_xlim()  # one x axis: window i sits under its close
+    assert len(lag_ax.patches) == steps
+    with pytest.raises(ValueError, match="close must be"):
+        plot_attention_report(weights, dates, close[:-1], proba)
+
+
+def test_walk_forward_plot_has_a_bar_per_model_and_a_dot_per_fold():
+    def figure(values):
+        defined = [v for v in values if v is not None]
+        return {"mean": np.mean(defined) if defined else None,
+                "std": np.std(defined, ddof=1) if len(defined) > 1 else None, "values": values}
+
+    summary = {"lightgbm": {"macro_f1": figure([0.36, 0.38, 0.37]), "sharpe": figure([0.5, -0.1, 0.2])},
+               "majority": {"macro_f1": figure([0.17, 0.19, 0.18]), "sharpe": figure([None] * 3)}}
+    fig = plot_walk_forward(summary, keys=("macro_f1", "sharpe"))
+    f1_ax, sharpe_ax = fig.axes
+    assert [t.get_text() for t in f1_ax.get_yticklabels()] == ["lightgbm", "majority"]
+    assert [b.get_width() for b in f1_ax.patches] == pytest.approx([0.37, 0.18])
+    dots = [line for line in f1_ax.get_lines() if line.get_marker() == "."]
+    np.testing.assert_allclose(dots[0].get_xdata(), [0.36, 0.38, 0.37])
+    np.testing.assert_allclose(dots[0].get_ydata(), [0, 0, 0])
+    assert len(sharpe_ax.patches) == 1 and [t.get_text() for t in sharpe_ax.texts] == [" n/a"]
+    with pytest.raises(ValueError, match="no 'ic'"):
+        plot_walk_forward(summary, keys=("ic",))
 
 
 def test_equity_curve_with_benchmark():
