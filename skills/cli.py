@@ -369,12 +369,9 @@ def _backtest(args) -> int:
             raise UsageError(f"{flag} must end in {' or '.join(suffixes)}, got {path}")
     if args.plot and not Path(args.plot).suffix:
         raise UsageError(f"--plot needs a suffix such as .png, got {args.plot}")
-    if not Path(args.model).exists():
-        raise UsageError(f"--model {args.model}: no such file (train one with: python -m skills train)")
+    _check_model_and_range(args)
     if not Path(args.data_path).exists():
         raise UsageError(f"--data-path {args.data_path}: no such file or folder")
-    if args.start is not None and args.end is not None and args.start > args.end:
-        raise UsageError(f"--start {args.start.date()} is after --end {args.end.date()}")
     model = load_model(args.model)
     data = load_ohlcv(args.data_path)
     start = _default_start(model, args)
@@ -400,6 +397,14 @@ def _backtest(args) -> int:
     return 0
 
 
+def _check_model_and_range(args) -> None:
+    """--model names a file and --start is not after --end (backtest, attention)."""
+    if not Path(args.model).is_file():
+        raise UsageError(f"--model {args.model}: no such file (train one with: python -m skills train)")
+    if args.start is not None and args.end is not None and args.start > args.end:
+        raise UsageError(f"--start {args.start.date()} is after --end {args.end.date()}")
+
+
 def _check_output(flag: str, path, suffixes=None) -> None:
     if path is None:
         return
@@ -417,12 +422,9 @@ def _attention(args) -> int:
     from skills.plots import plot_attention_report, save_figure
 
     _check_output("--out", args.out)
-    if not Path(args.model).is_file():
-        raise UsageError(f"--model {args.model}: no such file (train one with: python -m skills train)")
+    _check_model_and_range(args)
     if not Path(args.data_path).is_file():
         raise UsageError(f"--data-path {args.data_path}: give one ticker's CSV file")
-    if args.start is not None and args.end is not None and args.start > args.end:
-        raise UsageError(f"--start {args.start.date()} is after --end {args.end.date()}")
     model = load_model(args.model)
     bars = load_ohlcv(args.data_path)
     windows, dates = feature_windows(bars, model.feature_names_, model.sequence_length)
