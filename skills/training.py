@@ -332,7 +332,9 @@ class TrainingBackup(keras.callbacks.Callback):
       (`BackupAndRestore` overwrites its only checkpoint in place);
     - the counters of `EarlyStopping` and `ReduceLROnPlateau` (and the best weights so far), the
       History so far, the dropout seed states and the shuffling position of the training batches
-      are restored, so the resumed run goes on exactly as the first one would have;
+      are restored, so the resumed run goes on as the first one would have: bit for bit on
+      TensorFlow (on PyTorch, dropout without a seed draws from torch's global RNG, which is not
+      replayed, so later epochs differ slightly);
     - a `run_fingerprint` is stored and checked: a backup is only ever resumed by the same run
       (same options, network, scaler, data and split), never silently by another.
 
