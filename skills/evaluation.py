@@ -1,9 +1,15 @@
-"""Classification metrics and the baselines every model metric stands beside.
+"""Classification, signal and trading metrics, the baselines every model metric stands beside, walk-forward.
 
 A model's test-split figures mean little alone: next-bar direction is close to a coin toss, and class balance
 moves the floor. So every metric here is computed the same way for the model and for baselines fitted on the
 training rows only: the majority class (`DummyClassifier(strategy="most_frequent")`), the training class prior
 (`strategy="prior"`, the reference for log loss) and LightGBM on the last bar's features.
+
+- classification: `classification_metrics` (accuracy, balanced accuracy, macro-F1, log loss, per class,
+  confusion matrix);
+- signal: `signal_metrics`, the monthly IC / rank IC of P(up) − P(down) against the forward return and ICIR;
+- trading: `backtest_metrics`, `skills.strategy.run_backtest` per ticker, averaged;
+- `walk_forward` trains and scores models and baselines fold by fold; `format_summary_table` prints it.
 
 All results are plain Python types, ready for `json.dump`. Probabilities are `(n, 3)` in `CLASS_NAMES` order.
 
@@ -35,6 +41,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from skills.data.dataset import _as_frames
 from skills.data.labels import CLASS_NAMES
 from skills.data.windows import feature_windows
 
@@ -505,12 +512,6 @@ def split_metrics(split, proba):
 BACKTEST_KEYS = ("sharpe", "total_return", "buy_and_hold_return", "max_drawdown", "n_trades")
 
 
-def _frames(bars):
-    from skills.data.dataset import _as_frames  # the one place that names a lone frame's ticker
-
-    return _as_frames(bars)
-
-
 def backtest_metrics(model, bars, start, end, tickers=None, **options):
     """Backtest a fitted model on each ticker from `start` to `end`, and average the figures over tickers.
 
@@ -535,7 +536,7 @@ def backtest_metrics(model, bars, start, end, tickers=None, **options):
     """
     from skills.strategy import run_backtest  # imported here: backtrader is only needed for backtests
 
-    frames = _frames(bars)
+    frames = _as_frames(bars)  # the one place that names a lone frame's ticker
     tickers = list(frames) if tickers is None else [str(t) for t in tickers]
     unknown = [t for t in tickers if t not in frames]
     if unknown:
@@ -548,10 +549,7 @@ def backtest_metrics(model, bars, start, end, tickers=None, **options):
         if figures["sharpe"] is None and figures["n_trades"] == 0:
             figures["sharpe"] = 0.0
         per_ticker[ticker] = figures
-    means = {}
-    for key in BACKTEST_KEYS:
-        values = [m[key] for m in per_ticker.values() if m[key] is not None]
-        means[key] = float(np.mean(values)) if values else None
+    means = {key: _mean_std(m[key] for m in per_ticker.values())[0] for key in BACKTEST_KEYS}
     return {**means, "per_ticker": per_ticker}
 
 
