@@ -100,16 +100,9 @@ def test_a_writer_killed_at_any_moment_leaves_the_old_file_or_the_new_one(small,
 # -- NaN loss ------------------------------------------------------------------------------------------
 
 
-class _Diverge(keras.callbacks.Callback):
+def _diverge_from(at):
     """Drives training to a NaN loss from epoch ``at`` (0-based) on: an infinite learning rate."""
-
-    def __init__(self, at):
-        super().__init__()
-        self.at = at
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.at:
-            self.model.optimizer.learning_rate.assign(float("inf"))
+    return keras.callbacks.LearningRateScheduler(lambda epoch, rate: float("inf") if epoch >= at else rate)
 
 
 def _model():
@@ -119,7 +112,7 @@ def _model():
 def test_a_nan_loss_stops_training_and_keeps_the_best_weights(small, caplog):
     options = dict(epochs=5, batch_size=32, verbose=0, lr_schedule="constant")
     with caplog.at_level("WARNING", logger="skills.training"):
-        diverged = _model().fit(small, callbacks=[_Diverge(at=2)], **options)
+        diverged = _model().fit(small, callbacks=[_diverge_from(2)], **options)
     assert "the training loss became nan at epoch 3, batch" in caplog.text
     assert "kept the best weights so far" in caplog.text
     assert len(diverged.history_["loss"]) == 3 and np.isnan(diverged.history_["loss"][-1])  # stopped at once

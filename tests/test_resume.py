@@ -141,16 +141,14 @@ def small(aapl):
     return prepare_dataset(aapl.iloc[-400:], sequence_length=10)
 
 
-class _Crash(keras.callbacks.Callback):
+def _crash_before(at):
     """Stands in for a crash: raises as epoch ``at`` (0-based) begins."""
 
-    def __init__(self, at):
-        super().__init__()
-        self.at = at
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.at:
+    def crash(epoch, logs=None):
+        if epoch == at:
             raise KeyboardInterrupt(f"crash before epoch {epoch + 1}")
+
+    return keras.callbacks.LambdaCallback(on_epoch_begin=crash)
 
 
 def _model():
@@ -162,7 +160,7 @@ def test_library_resume_restores_weights_optimizer_callbacks_dropout_and_shuffli
     reference = _model().fit(small, **options)
     backup = tmp_path / "backup"
     with pytest.raises(KeyboardInterrupt):
-        _model().fit(small, backup_dir=str(backup), callbacks=[_Crash(at=2)], **options)
+        _model().fit(small, backup_dir=str(backup), callbacks=[_crash_before(2)], **options)
     state = json.loads((backup / "state.json").read_text())
     assert state["epochs_done"] == 2 and state["history"]["loss"] == reference.history_["loss"][:2]
     with caplog.at_level("WARNING", logger="skills.training"):
@@ -190,7 +188,7 @@ def test_library_refuses_another_runs_or_a_damaged_backup(small, tmp_path, data_
     goog = load_ohlcv(data_dir / "GOOG.csv").iloc[-400:]  # other real bars over the same dates
     backup = tmp_path / "backup"
     with pytest.raises(KeyboardInterrupt):
-        _model().fit(small, epochs=3, verbose=0, backup_dir=str(backup), callbacks=[_Crash(at=1)])
+        _model().fit(small, epochs=3, verbose=0, backup_dir=str(backup), callbacks=[_crash_before(1)])
     with pytest.raises(TrainingError, match="different run"):  # another seed: another run
         _model().fit(small, epochs=3, verbose=0, backup_dir=str(backup), seed=1)
     with pytest.raises(TrainingError, match="different run"):  # other data: another split and scaler
