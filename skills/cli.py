@@ -234,11 +234,6 @@ def _write_json(path: Path, payload: dict) -> None:
         tmp.write_text(json.dumps(payload, indent=2, default=str))
 
 
-def _last_bars(split):
-    """The raw features of each window's last bar (no N×T×F copy): the baselines' inputs."""
-    return split.X.values[split.X.ends]
-
-
 def _train(args) -> int:
     import contextlib
 
@@ -284,7 +279,7 @@ def _train(args) -> int:
     test = data.test
     proba = model.predict_proba(test.X)
     predicted = time.perf_counter()
-    baselines = standard_baselines(_last_bars(data.train), data.train.y, _last_bars(test), seed=args.seed)
+    baselines = standard_baselines(data.train.X, data.train.y, test.X, seed=args.seed)
     results = compare(test.y, proba, baselines, model_name=args.model)
     evaluated = time.perf_counter()
 
@@ -364,11 +359,8 @@ def _backtest(args) -> int:
     from skills.strategy import run_backtest
     from skills.strategy.backtest import format_metrics
 
-    for flag, path, suffixes in (("--plot", args.plot, None), ("--json", args.json, (".json",))):
-        if path and suffixes and Path(path).suffix not in suffixes:
-            raise UsageError(f"{flag} must end in {' or '.join(suffixes)}, got {path}")
-    if args.plot and not Path(args.plot).suffix:
-        raise UsageError(f"--plot needs a suffix such as .png, got {args.plot}")
+    _check_output("--plot", args.plot)
+    _check_output("--json", args.json, (".json",))
     _check_model_and_range(args)
     if not Path(args.data_path).exists():
         raise UsageError(f"--data-path {args.data_path}: no such file or folder")

@@ -41,7 +41,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from skills.data.dataset import _as_frames
+from skills.data.dataset import as_frames
 from skills.data.labels import CLASS_NAMES
 from skills.data.windows import feature_windows
 
@@ -536,7 +536,7 @@ def backtest_metrics(model, bars, start, end, tickers=None, **options):
     """
     from skills.strategy import run_backtest  # imported here: backtrader is only needed for backtests
 
-    frames = _as_frames(bars)  # the one place that names a lone frame's ticker
+    frames = as_frames(bars)  # the one place that names a lone frame's ticker
     tickers = list(frames) if tickers is None else [str(t) for t in tickers]
     unknown = [t for t in tickers if t not in frames]
     if unknown:

@@ -160,7 +160,8 @@ class PreparedData:
         return "\n".join(lines)
 
 
-def _as_frames(data) -> dict[str, pd.DataFrame]:
+def as_frames(data) -> dict[str, pd.DataFrame]:
+    """``{ticker: bars}`` from a CSV / folder path, one DataFrame (named by its ``ticker`` attr) or a dict."""
     if isinstance(data, (str, Path)):
         data = load_ohlcv(data)
     if isinstance(data, pd.DataFrame):
@@ -312,7 +313,7 @@ def prepare_dataset(data, sequence_length: int = 30, horizon: int = 1, label="fi
     rule = _label_rule(label, horizon, threshold)
     if scaler not in SCALERS:
         raise ValueError(f"scaler must be one of {SCALERS}, got {scaler!r}")
-    pool = _Pool(_as_frames(data), int(sequence_length), int(horizon), features or FEATURE_NAMES)
+    pool = _Pool(as_frames(data), int(sequence_length), int(horizon), features or FEATURE_NAMES)
     bounds = chronological_bounds(pool.calendar, val_fraction, test_fraction, gap)
     return pool.prepare(bounds, rule, scaler, gap)
 
@@ -326,6 +327,6 @@ def prepare_walk_forward(data, n_splits: int = 5, mode: str = "expanding", seque
     :func:`skills.data.splits.walk_forward_bounds`. The folds share one feature array."""
     gap = _check_args(sequence_length, horizon, gap)
     rule = _label_rule(label, horizon, threshold)
-    pool = _Pool(_as_frames(data), int(sequence_length), int(horizon), features or FEATURE_NAMES)
+    pool = _Pool(as_frames(data), int(sequence_length), int(horizon), features or FEATURE_NAMES)
     folds = walk_forward_bounds(pool.calendar, n_splits, mode, val_fraction, gap, train_size, test_size)
     return [pool.prepare(bounds, rule, scaler, gap) for bounds in folds]

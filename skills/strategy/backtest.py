@@ -16,6 +16,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from skills.data.dataset import as_frames
 from skills.data.io import DataError
 from skills.strategy.ml_strategy import PROBABILITY_LINES, MLStrategy, ProbabilityData
 
@@ -141,19 +142,6 @@ def _analyze(strat, cash):
     return metrics, equity, orders, a
 
 
-def _frames(data) -> dict[str, pd.DataFrame]:
-    from skills.data.io import load_ohlcv
-
-    if isinstance(data, (str, Path)):
-        data = load_ohlcv(data)
-    if isinstance(data, pd.DataFrame):
-        return {str(data.attrs.get("ticker", "DATA")): data}
-    if isinstance(data, dict) and data:
-        return {str(k): v for k, v in data.items()}
-    raise DataError(f"expected bars as a path, a DataFrame or a non-empty dict of DataFrames, "
-                    f"got {type(data).__name__}")
-
-
 def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commission=0.001, slippage=0.0,
                  start=None, end=None, **params) -> BacktestResult:
     """Backtest a model through `MLStrategy`, with buy-and-hold beside it.
@@ -188,7 +176,7 @@ def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commissio
     start = None if start is None else pd.Timestamp(start)
     end = None if end is None else pd.Timestamp(end)
     feeds = {}
-    for ticker, bars in _frames(data).items():
+    for ticker, bars in as_frames(data).items():
         bars = bars.loc[:end] if end is not None else bars
         bars.attrs.setdefault("source", ticker)
         proba = model.predict_frame(bars)                      # one batched call per ticker
