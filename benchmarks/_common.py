@@ -12,6 +12,7 @@ import os
 import platform
 import resource
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,39 @@ def real_panel(n_tickers: int, years: int) -> dict:
         start = (i // len(names)) * 37 % max(room, 1)
         panel[f"T{i:03d}"] = bars.iloc[start:start + length]
     return panel
+
+
+def real_windows(data=DATA_DIR, n: int = 2048, sequence_length: int = 30):
+    """The first ``n`` training windows of ``prepare_dataset(data)`` (lazy), their labels, the scaler."""
+    from skills.data import prepare_dataset
+
+    prepared = prepare_dataset(data, sequence_length=sequence_length)
+    n = min(n, len(prepared.train))
+    return prepared.train.X.subset(slice(0, n)), prepared.train.y[:n], prepared.scaler
+
+
+def epoch_clock(after_epoch=None):
+    """A Keras callback timing each epoch: ``.wall`` and ``.cpu`` (process CPU) seconds per epoch.
+
+    ``after_epoch()``, if given, runs after each epoch outside the timing; its results go to ``.paired``.
+    """
+    import keras
+
+    class EpochClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.wall, self.cpu, self.paired = [], [], []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.wall.append(time.perf_counter() - self._wall)
+            self.cpu.append(time.process_time() - self._cpu)
+            if after_epoch is not None:
+                self.paired.append(after_epoch())
+
+    return EpochClock()
 
 
 def emit(result: dict) -> None:

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import DATA_DIR, emit, log, machine, median
+from _common import DATA_DIR, emit, epoch_clock, log, machine, median, real_windows
 
 MODELS = {
     "attention_bi": ("AttentionLSTMModel", {}),
@@ -223,36 +223,6 @@ def set_threads(threads: int) -> str:
     return f"{backend}: thread count left to the backend (set XLA_FLAGS before starting)"
 
 
-def load_windows(args):
-    """The first ``--windows`` training windows (lazy), their labels, and the training scaler."""
-    from skills.data import prepare_dataset
-
-    data = prepare_dataset(args.data, sequence_length=args.sequence_length)
-    n = min(args.windows, len(data.train))
-    return data.train.X.subset(slice(0, n)), data.train.y[:n], data.scaler
-
-
-def epoch_clock(after_epoch=None):
-    """A Keras callback timing each epoch (wall and process CPU); ``after_epoch()`` runs untimed after each."""
-    import keras
-
-    class EpochClock(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.wall, self.cpu, self.paired = [], [], []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._wall, self._cpu = time.perf_counter(), time.process_time()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.wall.append(time.perf_counter() - self._wall)
-            self.cpu.append(time.process_time() - self._cpu)
-            if after_epoch is not None:
-                self.paired.append(after_epoch())
-
-    return EpochClock()
-
-
 def measure_models(args, X, y, yardstick):
     import skills.models
 
@@ -392,7 +362,7 @@ def main(argv=None) -> None:
     threads = set_threads(args.threads)
     result = {"benchmark": "train_throughput", "command": "python " + " ".join([sys.argv[0], *sys.argv[1:]]),
               "machine": machine()}
-    X, y, scaler = load_windows(args)
+    X, y, scaler = real_windows(args.data, args.windows, args.sequence_length)
     result["setup"] = {
         "keras": keras.__version__, "backend": keras.backend.backend(), "threads": threads,
         "windows": len(X), "window_shape": list(X.shape[1:]), "batch_size": args.batch_size,
