@@ -6,7 +6,6 @@ model files are made here from a tiny model trained on real AAPL bars.
 """
 
 import json
-import os
 import re
 import shutil
 import zipfile
@@ -120,7 +119,8 @@ def _set_metadata(path, **changes):
 
 def _lambda_model():
     """A Keras model whose Lambda layer writes the file named by $SKILLS_TEST_MARKER when it runs."""
-    code = lambda x: (__import__("pathlib").Path(__import__("os").environ["SKILLS_TEST_MARKER"]).write_text("ran"), x)[1]  # noqa: E501,E731
+    code = lambda x: (  # noqa: E731
+        __import__("pathlib").Path(__import__("os").environ["SKILLS_TEST_MARKER"]).write_text("ran"), x)[1]
     return keras.Sequential([keras.Input((10, 50)), keras.layers.Lambda(code), keras.layers.Flatten(),
                              keras.layers.Dense(3, activation="softmax")])
 

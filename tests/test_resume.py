@@ -99,7 +99,8 @@ def test_the_same_seed_gives_the_same_split_and_metrics(uninterrupted):
 
 def _resumed_line(path, state):
     done = state["epochs_done"]
-    return f"resuming from epoch {done + 1} of 3: {path.with_suffix('.backup')} holds {done} finished epoch(s) of this run"
+    backup = path.with_suffix(".backup")
+    return f"resuming from epoch {done + 1} of 3: {backup} holds {done} finished epoch(s) of this run"
 
 
 FILES = ["m.confusion.png", "m.curves.png", "m.h5", "m.report.json"]
