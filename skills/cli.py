@@ -9,6 +9,7 @@ prints one line and exits 2, with no traceback and nothing written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -229,14 +230,26 @@ def _resumed_model(args, path: Path):
     return model
 
 
+def _write_together(writers: dict) -> list[str]:
+    """Write several output files so that they appear together or not at all.
+
+    ``writers`` maps each path to a function that writes to the temporary path it is given. Every file is
+    staged beside its target first; only when all writers have succeeded are they renamed into place.
+    Returns the written paths as strings.
+    """
+    with contextlib.ExitStack() as outputs:
+        staged = {path: outputs.enter_context(atomic_path(path)) for path in writers}
+        for path, write in writers.items():
+            write(staged[path])
+    return [str(path) for path in writers]
+
+
 def _write_json(path: Path, payload: dict) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, default=str))
 
 
 def _train(args) -> int:
-    import contextlib
-
     import keras
 
     from skills import __version__
@@ -317,13 +330,12 @@ def _train(args) -> int:
         },
         "files": {"model": str(model_path), "curves": str(curves_path), "confusion": str(confusion_path)},
     }
-    with contextlib.ExitStack() as outputs:  # the four files appear together, or none does
-        staged = {path: outputs.enter_context(atomic_path(path))
-                  for path in (model_path, curves_path, confusion_path, report_path)}
-        model.save(staged[model_path])
-        save_figure(plot_training_curves(history), staged[curves_path])
-        save_figure(plot_confusion_matrix(results[args.model]["confusion_matrix"]), staged[confusion_path])
-        _write_json(staged[report_path], report)
+    _write_together({  # the four files appear together, or none does
+        model_path: model.save,
+        curves_path: lambda tmp: save_figure(plot_training_curves(history), tmp),
+        confusion_path: lambda tmp: save_figure(plot_confusion_matrix(results[args.model]["confusion_matrix"]), tmp),
+        report_path: lambda tmp: _write_json(tmp, report),
+    })
     remove_backup(backup_dir)  # the finished run is saved: its backup has done its job
 
     print(f"\nTest split: {len(test)} windows, {test.dates.min().date()} .. {test.dates.max().date()} "
@@ -377,13 +389,13 @@ def _backtest(args) -> int:
           f"confidence threshold {args.confidence_threshold}, commission {args.commission}, "
           f"cash {args.cash:,.0f}")
     print(format_metrics(m))
-    written = []
+    writers = {}
     if args.plot:
-        save_figure(plot_equity_curve(result.equity, benchmark=result.buy_and_hold), args.plot)
-        written.append(args.plot)
+        writers[Path(args.plot)] = lambda tmp: save_figure(plot_equity_curve(result.equity, result.buy_and_hold), tmp)
     if args.json:
-        _write_json(Path(args.json), {"flags": vars(args), "model": str(args.model), **result.to_dict()})
-        written.append(args.json)
+        payload = {"flags": vars(args), "model": str(args.model), **result.to_dict()}
+        writers[Path(args.json)] = lambda tmp: _write_json(tmp, payload)
+    written = _write_together(writers)
     if written:
         print(f"\nwrote {', '.join(written)}")
     return 0
@@ -479,13 +491,13 @@ def _compare(args) -> int:
           f"{seconds / 60:.0f} min")
     print("mean ± std over folds; backtest figures: each fold's mean over its tickers, trading its test block")
     print(format_summary_table(report["summary"]))
-    written = []
+    writers = {}
     if args.json:
-        _write_json(Path(args.json), {"flags": vars(args), "seconds": round(seconds, 1), **report})
-        written.append(args.json)
+        payload = {"flags": vars(args), "seconds": round(seconds, 1), **report}
+        writers[Path(args.json)] = lambda tmp: _write_json(tmp, payload)
     if args.plot:
-        save_figure(plot_walk_forward(report["summary"]), args.plot)
-        written.append(args.plot)
+        writers[Path(args.plot)] = lambda tmp: save_figure(plot_walk_forward(report["summary"]), tmp)
+    written = _write_together(writers)
     if written:
         print(f"\nwrote {', '.join(written)}")
     return 0

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .features import FEATURE_NAMES, compute_features
+from .features import FEATURE_NAMES, WARMUP_BARS, compute_features
 from .io import DataError, load_ohlcv
 from .labels import CLASS_NAMES, LabelRule, forward_return
 from .splits import SplitBounds, chronological_bounds, walk_forward_bounds
@@ -189,9 +189,9 @@ class _Pool:
             valid = np.flatnonzero(np.isfinite(values).all(axis=1))
             n_windows = len(valid) - sequence_length + 1 - horizon
             if n_windows < 1:
-                skipped.append(f"{ticker}: {len(bars)} bars give no labelled window (need more than the "
-                               f"{len(bars) - len(valid)}-bar indicator warm-up + sequence_length "
-                               f"{sequence_length} + horizon {horizon})")
+                skipped.append(f"{bars.attrs.get('source', ticker)}: {len(bars)} bars give no labelled window "
+                               f"(need at least {WARMUP_BARS + sequence_length + horizon}: the {WARMUP_BARS}-bar "
+                               f"indicator warm-up + sequence_length {sequence_length} + horizon {horizon})")
                 continue
             first = valid[0]
             block = values[first:]
