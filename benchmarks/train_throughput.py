@@ -3,6 +3,7 @@
     python benchmarks/train_throughput.py --torch-python /tmp/torchvenv/bin/python
     python benchmarks/train_throughput.py --models attention_bi --repeats 5
     python benchmarks/train_throughput.py --sweep          # the Attention-LSTM under other speed settings
+    python benchmarks/train_throughput.py --profile --torch-python /tmp/torchvenv/bin/python  # where time goes
     KERAS_BACKEND=torch python benchmarks/train_throughput.py --models attention_bi
 
 Windows are real: the first ``--windows`` training windows (30 bars × the package's 50 features) that
@@ -23,6 +24,9 @@ The ratio quoted is the median of the paired ratios (torch epoch seconds / Keras
 robin, so a burst of load hits every setting alike): the trainer's defaults, ``jit_compile=True``,
 ``steps_per_execution`` 8 and 32, a ``PyDataset`` with two worker threads, and plain NumPy arrays
 (Keras' own batching, static batch shape). Thread counts are set per process: rerun with ``--threads``.
+
+``--profile`` profiles ten training steps of each side: TensorFlow's profiler for the package (executor
+dispatches and kernels by op type) and ``torch.profiler`` for the yardstick (ops by self CPU time).
 
 Every figure depends on the CPU, the backend and what else runs: compare ratios, not absolute rates.
 """
@@ -48,6 +52,7 @@ MODELS = {
     "lstm": ("LSTMModel", {}),
     "transformer": ("TransformerModel", {}),
 }
+PROFILE_STEPS = 10  # training steps under the profilers
 TARGET_RATIO = 2.0  # issue 8: the default Attention-LSTM trains at least 2x faster than the torch yardstick
 
 
@@ -66,6 +71,8 @@ def parse_args(argv=None):
                              "if it has torch, else the yardstick is skipped)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch yardstick")
     parser.add_argument("--sweep", action="store_true", help="time the Attention-LSTM under other speed settings")
+    parser.add_argument("--profile", action="store_true",
+                        help="where a training step's time goes: TensorFlow's profiler, and torch's for the yardstick")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--torch-worker", metavar="NPZ", help=argparse.SUPPRESS)  # internal: the yardstick process
     return parser.parse_args(argv)
@@ -133,10 +140,11 @@ def torch_worker(args) -> None:
         step()
         return {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
 
-    def train_epoch():
+    def train_epoch(batches=None):
         network.train()
         order = torch.randperm(len(X), generator=generator)
-        for start in range(0, len(X), args.batch_size):
+        stop = len(X) if batches is None else batches * args.batch_size
+        for start in range(0, stop, args.batch_size):
             index = order[start:start + args.batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss_fn(network(X[index]), y[index]).backward()
@@ -156,6 +164,16 @@ def torch_worker(args) -> None:
             reply(timed(train_epoch))
         elif command == "predict":
             reply(timed(predict))
+        elif command == "profile":
+            from torch.profiler import ProfilerActivity, profile
+
+            steps = PROFILE_STEPS
+            with profile(activities=[ProfilerActivity.CPU]) as profiler:
+                train_epoch(batches=steps)
+            ops = sorted(profiler.key_averages(), key=lambda op: op.self_cpu_time_total, reverse=True)
+            total = sum(op.self_cpu_time_total for op in ops) / 1000 / steps
+            reply({"self_cpu_ms_per_step": round(total, 1), "top_ops_self_cpu_ms_per_step": {
+                op.key: [round(op.self_cpu_time_total / 1000 / steps, 2), op.count // steps] for op in ops[:10]}})
         else:
             break
 
@@ -288,6 +306,72 @@ def measure_models(args, X, y, yardstick):
     return results, reference
 
 
+def profile_keras(args, X, y) -> dict:
+    """Where a training step of the default Attention-LSTM spends its time, from TensorFlow's profiler.
+
+    The package's ``model.fit`` runs two epochs of ``PROFILE_STEPS`` batches; the second is profiled.
+    Compute-thread time is split into the executor's work (``ExecutorState::Process``: dispatching
+    each graph op, and running the cheap ones, which the profiler does not trace one by one) and the
+    traced kernels by op type.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return {"skipped": "the op profile reads TensorFlow's profiler; run under the TensorFlow backend"}
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    from skills.models import AttentionLSTMModel
+
+    n = PROFILE_STEPS * args.batch_size
+    with tempfile.TemporaryDirectory() as folder:
+
+        class ProfileSecondEpoch(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                if epoch == 1:
+                    self.start = time.perf_counter()
+                    tf.profiler.experimental.start(folder)
+
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch == 1:
+                    tf.profiler.experimental.stop()
+                    self.wall = time.perf_counter() - self.start
+
+        clock = ProfileSecondEpoch()
+        AttentionLSTMModel(sequence_length=args.sequence_length).fit(
+            X[:n], y[:n], epochs=2, batch_size=args.batch_size, verbose=0, patience=2, lr_schedule="constant",
+            callbacks=[clock])
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(next(Path(folder).rglob("*.xplane.pb")).read_bytes())
+    executor_ps = executor_calls = kernel_ps = 0
+    by_type = {}
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if name == "ExecutorState::Process":
+                    executor_ps += event.duration_ps
+                    executor_calls += 1
+                elif ":" in name:  # "scope/op_name:OpType", one traced kernel
+                    kind = name.rsplit(":", 1)[1]
+                    total, calls = by_type.get(kind, (0, 0))
+                    by_type[kind] = (total + event.duration_ps, calls + 1)
+                    kernel_ps += event.duration_ps
+    per_step = 1e9 * PROFILE_STEPS  # picoseconds per millisecond, per step
+    top = sorted(by_type.items(), key=lambda item: item[1][0], reverse=True)[:8]
+    return {
+        "steps": PROFILE_STEPS,
+        "wall_ms_per_step_while_profiled": round(clock.wall * 1000 / PROFILE_STEPS, 1),
+        "compute_thread_ms_per_step": round(executor_ps / per_step, 1),
+        "executor_dispatches_per_step": executor_calls // PROFILE_STEPS,
+        "traced_kernels_ms_per_step": round(kernel_ps / per_step, 1),
+        "top_kernels_ms_per_step_and_calls": {kind: [round(ps / per_step, 1), calls // PROFILE_STEPS]
+                                              for kind, (ps, calls) in top},
+    }
+
+
 def sweep(args, X, y):
     """The default Attention-LSTM under each speed setting, one epoch each in turn."""
     import keras
@@ -373,22 +457,31 @@ def main(argv=None) -> None:
         result["sweep_attention_bi"] = sweep(args, X, y)
         emit(result)
         return
+    if args.profile:
+        result["profile_keras"] = profile_keras(args, X, y)
     python, skipped = find_torch_python(args)
+    if "attention_bi" not in args.models:
+        python, skipped = None, "attention_bi not among --models"
     yardstick = None
     with tempfile.TemporaryDirectory() as folder:
-        if python is not None and "attention_bi" in args.models:
+        if python is not None:
             windows_file = os.path.join(folder, "windows.npz")
             np.savez(windows_file, X=np.asarray(X, dtype=np.float32), y=np.asarray(y, dtype=np.int64),
                      offset=scaler.offset, scale=scaler.scale)
             yardstick = TorchYardstick(python, windows_file, args)
         try:
-            result["models"], reference = measure_models(args, X, y, yardstick)
+            if args.profile and yardstick is not None:
+                yardstick.ask("train")  # warm-up
+                result["profile_torch"] = yardstick.ask("profile")
+            elif args.profile:
+                result["profile_torch"] = {"skipped": skipped}
+            else:
+                result["models"], reference = measure_models(args, X, y, yardstick)
+                result["torch_reference"] = reference or {"skipped": skipped}
         finally:
             if yardstick is not None:
                 yardstick.close()
-    result["torch_reference"] = reference or {"skipped": skipped or "attention_bi not among --models"}
     emit(result)
-
 
 if __name__ == "__main__":
     main()
