@@ -59,7 +59,7 @@ TARGET_RATIO = 2.0  # issue 8: the default Attention-LSTM trains at least 2x fas
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--windows", type=int, default=2048, help="training windows (default 2048)")
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per repeat, after a warm-up one (default 3)")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per repeat, after a warm-up (default 3)")
     parser.add_argument("--repeats", type=int, default=3, help="fresh fits per model (default 3)")
     parser.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
     parser.add_argument("--sequence-length", type=int, default=30, help="bars per window (default 30)")
