@@ -260,8 +260,7 @@ def _train(args) -> int:
     model_path = Path(args.model_path)
     if model_path.suffix not in (".h5", ".keras"):
         raise UsageError(f"--model-path must end in .h5 or .keras, got {model_path}")
-    if not Path(args.data_path).exists():
-        raise UsageError(f"--data-path {args.data_path}: no such file or folder")
+    _check_data_path(args.data_path)
     stem = model_path.with_suffix("")
     report_path = Path(f"{stem}.report.json")
     curves_path, confusion_path = Path(f"{stem}.curves.png"), Path(f"{stem}.confusion.png")
@@ -366,6 +365,7 @@ def _default_start(model, args):
 
 def _backtest(args) -> int:
     from skills.data import load_ohlcv
+    from skills.data.dataset import as_frames
     from skills.models import load_model
     from skills.plots import plot_equity_curve, save_figure
     from skills.strategy import run_backtest
@@ -374,8 +374,7 @@ def _backtest(args) -> int:
     _check_output("--plot", args.plot)
     _check_output("--json", args.json, (".json",))
     _check_model_and_range(args)
-    if not Path(args.data_path).exists():
-        raise UsageError(f"--data-path {args.data_path}: no such file or folder")
+    _check_data_path(args.data_path)
     model = load_model(args.model)
     data = load_ohlcv(args.data_path)
     start = _default_start(model, args)
@@ -384,8 +383,7 @@ def _backtest(args) -> int:
                           exit_threshold=args.exit_threshold, allow_short=args.allow_short, stake=args.stake,
                           hold_bars=args.hold_bars)
     m = result.metrics
-    tickers = ", ".join(data) if isinstance(data, dict) else data.attrs.get("ticker", args.data_path)
-    print(f"\nBacktest of {args.model} on {tickers}: {m['start']} .. {m['end']} ({m['bars']} bars), "
+    print(f"\nBacktest of {args.model} on {', '.join(as_frames(data))}: {m['start']} .. {m['end']} ({m['bars']} bars), "
           f"confidence threshold {args.confidence_threshold}, commission {args.commission}, "
           f"cash {args.cash:,.0f}")
     print(format_metrics(m))
@@ -399,6 +397,11 @@ def _backtest(args) -> int:
     if written:
         print(f"\nwrote {', '.join(written)}")
     return 0
+
+
+def _check_data_path(path) -> None:
+    if not Path(path).exists():
+        raise UsageError(f"--data-path {path}: no such file or folder")
 
 
 def _check_model_and_range(args) -> None:
@@ -460,6 +463,7 @@ def _attention(args) -> int:
 
 def _compare(args) -> int:
     from skills.data import load_ohlcv, prepare_walk_forward
+    from skills.data.dataset import as_frames
     from skills.evaluation import format_summary_table, walk_forward
     from skills.plots import plot_walk_forward, save_figure
 
@@ -468,8 +472,7 @@ def _compare(args) -> int:
         raise UsageError(f"--models must list distinct names from {', '.join(MODEL_CHOICES)}, got {args.models!r}")
     _check_output("--json", args.json, (".json",))
     _check_output("--plot", args.plot)
-    if not Path(args.data_path).exists():
-        raise UsageError(f"--data-path {args.data_path}: no such file or folder")
+    _check_data_path(args.data_path)
     per_model = {name: argparse.Namespace(**{**vars(args), "model": name}) for name in names}
     for namespace in per_model.values():
         _new_model(namespace)  # a bad hyperparameter fails now, not after the first fold
@@ -485,7 +488,7 @@ def _compare(args) -> int:
         backtest_options=dict(confidence_threshold=args.confidence_threshold, commission=args.commission),
         seed=args.seed)
     seconds = time.perf_counter() - started
-    tickers = sorted(bars) if isinstance(bars, dict) else [bars.attrs.get("ticker", args.data_path)]
+    tickers = sorted(as_frames(bars))
     blocks = ", ".join(f"{fold['dates']['test'][0]} .. {fold['dates']['test'][1]}" for fold in report["folds"])
     print(f"\nWalk-forward over {', '.join(tickers)}: {args.folds} {args.mode} folds, test blocks {blocks}; "
           f"{seconds / 60:.0f} min")

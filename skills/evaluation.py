@@ -545,20 +545,12 @@ def backtest_metrics(model, bars, start, end, tickers=None, **options):
     per_ticker = {}
     for ticker in tickers:
         result = run_backtest(model, frames[ticker].loc[:end], start=pd.Timestamp(start), end=end, **options)
-        figures = {key: _plain(result.metrics.get(key)) for key in BACKTEST_KEYS}
+        figures = {key: result.metrics.get(key) for key in BACKTEST_KEYS}  # floats, or None where undefined
         if figures["sharpe"] is None and figures["n_trades"] == 0:
             figures["sharpe"] = 0.0
         per_ticker[ticker] = figures
     means = {key: _mean_std(m[key] for m in per_ticker.values())[0] for key in BACKTEST_KEYS}
     return {**means, "per_ticker": per_ticker}
-
-
-def _plain(value):
-    """A float (or None for a missing or non-finite figure), for JSON."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if np.isfinite(value) else None
 
 
 # -- walk-forward comparison -----------------------------------------------------------------------------------

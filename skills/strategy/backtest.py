@@ -10,7 +10,6 @@ analyzers, so no metric is computed two ways.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import backtrader as bt
 import numpy as np
@@ -18,7 +17,7 @@ import pandas as pd
 
 from skills.data.dataset import as_frames
 from skills.data.io import DataError
-from skills.strategy.ml_strategy import PROBABILITY_LINES, MLStrategy, ProbabilityData
+from skills.strategy.ml_strategy import PROBABILITY_LINES, MLStrategy, ProbabilityData, as_model
 
 __all__ = ["BacktestResult", "BuyAndHold", "METRIC_NAMES", "format_metrics", "run_backtest"]
 
@@ -166,10 +165,7 @@ def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commissio
         ModelFileError: a bad model file, or bars that cannot give the model's features.
         DataError: bad bars, or no bar with a prediction in ``[start, end]``.
     """
-    if isinstance(model, (str, Path)):
-        from skills.models import load_model
-
-        model = load_model(model)
+    model = as_model(model)
     unknown = set(params) - (set(MLStrategy.params._getkeys()) - {"model", "start"})
     if unknown:
         raise TypeError(f"run_backtest() got unexpected strategy param(s): {', '.join(sorted(unknown))}")
@@ -178,7 +174,9 @@ def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commissio
     feeds = {}
     for ticker, bars in as_frames(data).items():
         bars = bars.loc[:end] if end is not None else bars
-        bars.attrs.setdefault("source", ticker)
+        if "source" not in bars.attrs:  # name the ticker in data errors, without touching the caller's frame
+            bars = bars.copy(deep=False)
+            bars.attrs["source"] = ticker
         proba = model.predict_frame(bars)                      # one batched call per ticker
         proba.columns = list(PROBABILITY_LINES)
         first = proba.index[0] if start is None else max(proba.index[0], start)

@@ -48,6 +48,15 @@ class ProbabilityData(bt.feeds.PandasDirectData):
         super().start()
 
 
+def as_model(model):
+    """``model`` itself, or the model loaded from it when it is a path to a model file."""
+    if isinstance(model, (str, Path)):
+        from skills.models import load_model
+
+        return load_model(model)
+    return model
+
+
 def _positive_threshold(name, value):
     if value is None or isinstance(value, bool) or not 0 < float(value) <= 1:
         raise ValueError(f"MLStrategy: {name} must be in (0, 1], got {value!r}")
@@ -90,20 +99,12 @@ class MLStrategy(bt.Strategy):
         if self.p.hold_bars is not None and int(self.p.hold_bars) < 1:
             raise ValueError(f"MLStrategy: hold_bars must be a positive number of bars, got {self.p.hold_bars!r}")
         self.start_date = None if self.p.start is None else pd.Timestamp(self.p.start).date()
-        self.model = self._load(self.p.model)
+        self.model = as_model(self.p.model)
         self.orders = {data: None for data in self.datas}   # the pending order of each feed
         self.entry_bar = {data: None for data in self.datas}
         self.source = {}       # data -> "lines" (ProbabilityData), "preloaded" or "live"
         self.proba = {}        # data -> float (n_bars, 3) array of a preloaded feed, NaN in the warm-up
         self.model_calls = 0   # model invocations: one per preloaded feed, one per bar per live feed
-
-    @staticmethod
-    def _load(model):
-        if isinstance(model, (str, Path)):
-            from skills.models import load_model
-
-            return load_model(model)
-        return model
 
     # -- probabilities ------------------------------------------------------------------------------------
     def start(self):
