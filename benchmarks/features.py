@@ -22,7 +22,6 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-
 from _common import DATA_DIR, emit, log, machine, median, real_panel
 
 

@@ -37,7 +37,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from _common import DATA_DIR, emit, epoch_clock, log, machine, median, real_windows
 
 CHECK_WINDOWS = 256

@@ -43,7 +43,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import DATA_DIR, emit, epoch_clock, log, machine, median, real_windows
 
 MODELS = {

@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import emit, log, machine, median, peak_rss_mib, real_panel
 
 TARGET_PEAK_MIB = 2048

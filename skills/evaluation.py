@@ -25,25 +25,27 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from sklearn.dummy import DummyClassifier
-from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    confusion_matrix,
-    f1_score,
-    log_loss,
-    precision_recall_fscore_support,
-)
 
 from skills.data.dataset import as_frames
 from skills.data.labels import CLASS_NAMES
 from skills.data.windows import feature_windows
+from skills.metrics import (  # noqa: F401  (re-exported: public names of skills.evaluation)
+    N_CLASSES,
+    _check_labels,
+    _check_proba,
+    classification_metrics,
+    signal_metrics,
+    signal_score,
+    split_metrics,
+)
+from skills.metrics import (
+    mean_std as _mean_std,
+)
 
 __all__ = [
     "classification_metrics",
@@ -68,9 +70,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-N_CLASSES = len(CLASS_NAMES)
-_LABELS = list(range(N_CLASSES))
-_SUM_TOLERANCE = 1e-3  # float32 softmax rows sum to 1 within ~1e-6; anything past this is not a distribution
 
 # (key in the metrics dict, row label in format_table)
 _TABLE_ROWS = (
@@ -79,93 +78,6 @@ _TABLE_ROWS = (
     ("macro_f1", "macro-F1"),
     ("log_loss", "log loss"),
 )
-
-
-def _check_labels(y, name="y_true"):
-    """Return `y` as a 1-D int64 array of class ids in {0, 1, 2}; raise ValueError otherwise."""
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D class ids, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty")
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ValueError(f"{name} must hold integer class ids in {_LABELS}, got non-integer floats")
-    elif arr.dtype.kind not in "iu":
-        raise ValueError(f"{name} must hold integer class ids in {_LABELS}, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
-    bad = sorted(set(np.unique(arr).tolist()) - set(_LABELS))
-    if bad:
-        raise ValueError(f"{name} must hold class ids in {_LABELS} ({', '.join(CLASS_NAMES)}), got {bad}")
-    return arr
-
-
-def _check_proba(proba, n, name="proba"):
-    """Return `proba` as a float64 `(n, 3)` array whose rows sum to 1; raise ValueError otherwise."""
-    arr = np.asarray(proba, dtype=np.float64)
-    if arr.shape != (n, N_CLASSES):
-        raise ValueError(f"{name} must have shape ({n}, {N_CLASSES}) to match the labels, got {arr.shape}")
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"{name} must hold finite, non-negative probabilities")
-    sums = arr.sum(axis=1)
-    worst = int(np.argmax(np.abs(sums - 1.0)))
-    if abs(sums[worst] - 1.0) > _SUM_TOLERANCE:
-        raise ValueError(f"{name} rows must sum to 1, row {worst} sums to {sums[worst]:.6g}")
-    return arr / sums[:, None]
-
-
-def classification_metrics(y_true, proba):
-    """Score class probabilities against true class ids.
-
-    The predicted class is the argmax of each row. Macro-F1 and balanced accuracy follow scikit-learn: they
-    average over the classes that occur (in `y_true`, or in the predictions for F1), so a class absent from a
-    short test split does not count as a zero. Log loss always uses all three classes.
-
-    Args:
-        y_true (array-like of int, shape (n,)): true class ids in {0, 1, 2} (`CLASS_NAMES` order).
-        proba (array-like of float, shape (n, 3)): class probabilities, rows summing to 1.
-
-    Returns:
-        dict: `n`, `accuracy`, `balanced_accuracy`, `macro_f1`, `log_loss` (floats), `confusion_matrix` (3x3
-        list of ints, rows = true class, columns = predicted class, both in `CLASS_NAMES` order),
-        `class_counts` (true-class support, `{name: int}`), `predicted_counts` (`{name: int}`) and `per_class`
-        (`{name: {"precision", "recall", "f1", "support"}}`, 0.0 where undefined). All plain Python types.
-
-    Raises:
-        ValueError: `y_true` is not 1-D ids in {0, 1, 2}, or `proba` is not `(n, 3)` rows that sum to 1.
-    """
-    y = _check_labels(y_true)
-    p = _check_proba(proba, len(y))
-    y_pred = p.argmax(axis=1)
-    cm = confusion_matrix(y, y_pred, labels=_LABELS)
-    with warnings.catch_warnings():
-        # A class missing from a short split is expected here, and documented above.
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        balanced = balanced_accuracy_score(y, y_pred)
-        macro_f1 = f1_score(y, y_pred, average="macro", zero_division=0)
-        precision, recall, f1, support = precision_recall_fscore_support(
-            y, y_pred, labels=_LABELS, zero_division=0
-        )
-    return {
-        "n": int(len(y)),
-        "accuracy": float(accuracy_score(y, y_pred)),
-        "balanced_accuracy": float(balanced),
-        "macro_f1": float(macro_f1),
-        "log_loss": float(log_loss(y, p, labels=_LABELS)),
-        "confusion_matrix": cm.astype(int).tolist(),
-        "class_counts": {name: int(c) for name, c in zip(CLASS_NAMES, cm.sum(axis=1))},
-        "predicted_counts": {name: int(c) for name, c in zip(CLASS_NAMES, cm.sum(axis=0))},
-        "per_class": {
-            name: {
-                "precision": float(precision[k]),
-                "recall": float(recall[k]),
-                "f1": float(f1[k]),
-                "support": int(support[k]),
-            }
-            for k, name in enumerate(CLASS_NAMES)
-        },
-    }
 
 
 def _full_proba(estimator, proba):
@@ -402,108 +314,6 @@ def format_confusion(cm):
 
 
 # -- signal metrics: does the model's conviction rank the forward returns? ------------------------------------
-
-
-def signal_score(proba):
-    """The signed conviction P(up) − P(down) of each row, in [-1, 1].
-
-    Args:
-        proba (array-like, shape (n, 3)): class probabilities in `CLASS_NAMES` order.
-
-    Returns:
-        np.ndarray: `(n,)` float64.
-
-    Raises:
-        ValueError: `proba` is not `(n, 3)`.
-    """
-    p = np.asarray(proba, dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] != N_CLASSES:
-        raise ValueError(f"proba must have shape (n, {N_CLASSES}), got {p.shape}")
-    return p[:, CLASS_NAMES.index("up")] - p[:, CLASS_NAMES.index("down")]
-
-
-def _mean_std(values):
-    """Mean and standard deviation (ddof=1) of the values that are not None; None where too few."""
-    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
-    return (float(v.mean()) if v.size else None), (float(v.std(ddof=1)) if v.size >= 2 else None)
-
-
-def _mean_and_ir(values):
-    """Mean and mean / std of the values that are not None (the IR is None without two values and a spread)."""
-    mean, std = _mean_std(values)
-    return mean, (mean / std if std else None)
-
-
-def signal_metrics(proba, forward_returns, dates):
-    """Information coefficients of P(up) − P(down) against the forward return, month by month.
-
-    Windows are grouped by the calendar month of their last bar, all tickers of that month together. In each
-    month the IC is the Pearson and the rank IC the Spearman correlation between the score (`signal_score`)
-    and the return that made the label. The headline `ic` and `rank_ic` are the means over months, and `icir`
-    and `rank_icir` are mean / standard deviation (ddof=1) over months, as Qlib reports them. A month whose
-    score or return does not vary (the majority baseline's score never moves) has no IC and is left out; a
-    figure with no month to average (or, for an ICIR, fewer than two months or no spread) is None.
-
-    Args:
-        proba (array-like, shape (n, 3)): class probabilities, rows summing to 1.
-        forward_returns (array-like of float, shape (n,)): each window's forward return, e.g.
-            `Split.forward_returns`.
-        dates (array-like of datetime, shape (n,)): the date of each window's last bar, e.g. `Split.dates`.
-
-    Returns:
-        dict: `ic`, `rank_ic`, `icir`, `rank_icir` (float or None), `n_months` (months with an IC) and
-        `monthly` (`{"YYYY-MM": {"ic", "rank_ic", "n"}}`, every month with rows). Plain Python types.
-
-    Raises:
-        ValueError: lengths differ, a return is not finite, or `proba` is not `(n, 3)` rows that sum to 1.
-
-    Example:
-        >>> r = np.array([0.01, -0.02, 0.03, -0.01])
-        >>> proba = np.c_[(1 - r * 10) / 3, np.full(4, 1 / 3), (1 + r * 10) / 3]
-        >>> signal_metrics(proba, r, ["2020-01-02", "2020-01-03", "2020-01-06", "2020-01-07"])["ic"]
-        1.0
-    """
-    r = np.asarray(forward_returns, dtype=np.float64)
-    if r.ndim != 1 or r.size == 0:
-        raise ValueError(f"forward_returns must be a non-empty 1-D array, got shape {r.shape}")
-    if not np.all(np.isfinite(r)):
-        raise ValueError("forward_returns must be finite")
-    score = signal_score(_check_proba(proba, len(r)))
-    when = pd.DatetimeIndex(dates)
-    if len(when) != len(r):
-        raise ValueError(f"dates has {len(when)} entries for {len(r)} forward returns")
-    frame = pd.DataFrame({"score": score, "ret": r})
-    monthly = {}
-    for month, rows in frame.groupby(when.to_period("M").astype(str).to_numpy(), sort=True):
-        varies = len(rows) > 1 and rows["score"].nunique() > 1 and rows["ret"].nunique() > 1
-        monthly[str(month)] = {
-            "ic": float(rows["score"].corr(rows["ret"])) if varies else None,
-            "rank_ic": float(rows["score"].corr(rows["ret"], method="spearman")) if varies else None,
-            "n": int(len(rows)),
-        }
-    ic, icir = _mean_and_ir(m["ic"] for m in monthly.values())
-    rank_ic, rank_icir = _mean_and_ir(m["rank_ic"] for m in monthly.values())
-    return {
-        "ic": ic,
-        "rank_ic": rank_ic,
-        "icir": icir,
-        "rank_icir": rank_icir,
-        "n_months": sum(m["ic"] is not None for m in monthly.values()),
-        "monthly": monthly,
-    }
-
-
-def split_metrics(split, proba):
-    """Classification and signal metrics of probabilities on one `Split`.
-
-    Args:
-        split (skills.data.Split): labelled windows with `y`, `forward_returns` and `dates`.
-        proba (array-like, shape (len(split), 3)): probabilities for its windows, in order.
-
-    Returns:
-        dict: `classification_metrics(split.y, proba)` and `signal_metrics(...)` merged.
-    """
-    return {**classification_metrics(split.y, proba), **signal_metrics(proba, split.forward_returns, split.dates)}
 
 
 # -- trading metrics -------------------------------------------------------------------------------------------

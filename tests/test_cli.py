@@ -45,7 +45,7 @@ def test_train_writes_model_report_and_plots(tmp_path, small_csv, model, capsys)
     assert report["flags"]["model"] == model and report["flags"]["epochs"] == 1
     metrics = report["test_metrics"]
     assert set(metrics) == {model, "majority", "prior", "lightgbm"}
-    for name, m in metrics.items():
+    for m in metrics.values():
         assert 0 <= m["accuracy"] <= 1 and np.isfinite(m["log_loss"])
         assert np.sum(m["confusion_matrix"]) == report["data"]["windows"]["test"]
     assert report["data"]["date_ranges"]["test"][1] <= "2018-01-19"

@@ -1,9 +1,11 @@
 """Tests for skills.plots: each figure has the expected axes, images and texts; saving is atomic."""
 
 import matplotlib
+import matplotlib.pyplot as plt  # noqa: E402  (after skills.plots chose the backend)
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure  # noqa: E402
 
 from skills.data.labels import CLASS_NAMES
 from skills.plots import (
@@ -16,9 +18,6 @@ from skills.plots import (
     plot_walk_forward,
     save_figure,
 )
-
-import matplotlib.pyplot as plt  # noqa: E402  (after skills.plots chose the backend)
-from matplotlib.figure import Figure  # noqa: E402
 
 CM = [[5, 1, 0], [2, 3, 1], [0, 4, 7]]
 

@@ -3,9 +3,9 @@
 ``load_model(path)`` reads a file's metadata and returns an instance of the class that saved it.
 """
 
+from skills.models.attention_lstm import AttentionLSTMModel
 from skills.models.base import MODEL_CLASSES, ModelFileError, SequenceClassifier, read_metadata
 from skills.models.layers import PositionalEncoding, TemporalAttention, TransformerEncoderBlock
-from skills.models.attention_lstm import AttentionLSTMModel
 from skills.models.lstm import LSTMModel
 from skills.models.transformer import TransformerModel
 

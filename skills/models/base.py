@@ -24,7 +24,7 @@ import pandas as pd
 
 from skills._atomic import atomic_path
 from skills.data import CLASS_NAMES, FEATURE_NAMES, ScalerStats, WindowDataset, feature_windows
-from skills.evaluation import classification_metrics
+from skills.metrics import classification_metrics
 from skills.models.layers import TemporalAttention
 from skills.training import TrainConfig, precision_scope, train
 

@@ -142,8 +142,8 @@ class MLStrategy(bt.Strategy):
 
     def _predict_live(self, data) -> np.ndarray | None:
         """P for the current bar of a live feed: features on the last ``live_bars`` bars, one compiled call."""
-        from skills.data.windows import feature_windows
         from skills.data.io import DataError
+        from skills.data.windows import feature_windows
 
         size = min(len(data), int(self.p.live_bars))
         try:

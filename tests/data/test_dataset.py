@@ -4,8 +4,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skills.data import (DataError, FEATURE_NAMES, ScalerStats, WindowArray, compute_features, feature_windows,
-                         load_ohlcv, make_labels, prepare_dataset, prepare_walk_forward)
+from skills.data import (
+    FEATURE_NAMES,
+    DataError,
+    ScalerStats,
+    WindowArray,
+    compute_features,
+    feature_windows,
+    load_ohlcv,
+    make_labels,
+    prepare_dataset,
+    prepare_walk_forward,
+)
 
 L = 20
 

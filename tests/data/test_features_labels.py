@@ -4,8 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skills.data import (CLASS_NAMES, FEATURE_NAMES, WARMUP_BARS, DataError, LabelRule, compute_features,
-                         make_labels)
+from skills.data import CLASS_NAMES, FEATURE_NAMES, WARMUP_BARS, DataError, LabelRule, compute_features, make_labels
 
 
 def test_at_least_31_named_features_without_raw_levels(aapl):
@@ -25,12 +24,13 @@ def test_warmup_rows_are_nan_and_the_rest_finite_and_float32_safe(aapl):
 
 
 def test_features_are_scale_free(aapl):
-    """Stationary columns: multiplying every price by 8 (and volume by 4; powers of two keep float ties) changes nothing."""
+    """Stationary columns: prices x8 and volume x4 (powers of two keep float ties) change nothing."""
     scaled = aapl.copy()
     scaled[["open", "high", "low", "close"]] *= 8.0
     scaled["volume"] *= 4.0
     a, b = compute_features(aapl).iloc[WARMUP_BARS:], compute_features(scaled).iloc[WARMUP_BARS:]
-    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-6, atol=1e-7)  # log1p(volume) is scale-free only up to 1/volume
+    # log1p(volume) is scale-free only up to 1/volume
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("k", [WARMUP_BARS + 1, WARMUP_BARS + 40, 250, 1200])

@@ -4,8 +4,14 @@ import keras
 import numpy as np
 import pytest
 
-from skills.training import (TrainConfig, balanced_class_weights, gpu_available, make_optimizer, precision_scope,
-                             resolve_precision)
+from skills.training import (
+    TrainConfig,
+    balanced_class_weights,
+    gpu_available,
+    make_optimizer,
+    precision_scope,
+    resolve_precision,
+)
 
 
 def test_config_rejects_bad_values_by_name():
