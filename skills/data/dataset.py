@@ -9,7 +9,7 @@ lazy windows over that array.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +64,6 @@ class ScalerStats:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ScalerStats":
-        return cls(d["kind"], np.asarray(d["offset"], np.float32), np.asarray(d["scale"], np.float32))
 
 
 @dataclass
@@ -124,7 +120,6 @@ class PreparedData:
     label_rule: LabelRule
     tickers: list[str]
     bounds: SplitBounds
-    sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_features(self) -> int:
