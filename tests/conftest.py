@@ -1,4 +1,4 @@
-"""Shared fixtures: the bundled real data and a fixed seed for every test."""
+"""Shared fixtures: the bundled real data, and NumPy, Python and Keras seeded before every test."""
 
 from pathlib import Path
 
@@ -10,7 +10,11 @@ DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
 @pytest.fixture(autouse=True)
 def _seed():
+    """Every test starts from the same random state: NumPy's global RNG, Python's, and the backend's."""
+    import keras
+
     np.random.seed(0)
+    keras.utils.set_random_seed(0)  # seeds Python, NumPy and the backend (TensorFlow / torch / jax)
 
 
 @pytest.fixture(scope="session")

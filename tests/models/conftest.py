@@ -1,6 +1,5 @@
 """Fixtures for the model tests: small real windows and one fitted model per architecture."""
 
-import keras
 import numpy as np
 import pytest
 
@@ -20,11 +19,6 @@ def make_model(key, **overrides):
 
     name, params = ARCHITECTURES[key]
     return getattr(skills.models, name)(sequence_length=SEQUENCE_LENGTH, **{**params, **overrides})
-
-
-@pytest.fixture(autouse=True)
-def _keras_seed():
-    keras.utils.set_random_seed(0)
 
 
 @pytest.fixture(scope="session")
