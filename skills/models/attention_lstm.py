@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 
 from skills.models.base import SequenceClassifier
-from skills.models.layers import TemporalAttention
+from skills.models.layers import TemporalAttention, check_int, check_rate
 from skills.models.transformer import TransformerModel
 
 __all__ = ["AttentionLSTMModel", "TransformerModel", "attention_lstm_network"]
@@ -26,8 +26,6 @@ def attention_lstm_network(x, *, lstm_units, attention_units, dropout_rate, bidi
     returns the last step. LSTMs keep cuDNN-eligible settings (defaults, no recurrent dropout).
     """
     units = int(lstm_units)
-    if units < 2:
-        raise ValueError(f"`lstm_units` must be an integer >= 2. Received: lstm_units={lstm_units!r}")
 
     def recurrent(width, name):
         layer = keras.layers.LSTM(width, return_sequences=True, name=name)
@@ -72,6 +70,14 @@ class AttentionLSTMModel(SequenceClassifier):
         self.attention_units = attention_units
         self.dropout_rate = dropout_rate
         self.bidirectional = bidirectional
+
+    def _validate_params(self):
+        super()._validate_params()
+        check_int("lstm_units", self.lstm_units, minimum=2)
+        check_int("attention_units", self.attention_units)
+        check_rate("dropout_rate", self.dropout_rate)
+        if not isinstance(self.bidirectional, bool):
+            raise ValueError(f"`bidirectional` must be True or False. Received: bidirectional={self.bidirectional!r}")
 
     def _network(self, x):
         return attention_lstm_network(

@@ -12,18 +12,20 @@ import math
 import keras
 from keras import ops
 
-__all__ = ["TemporalAttention", "PositionalEncoding", "TransformerEncoderBlock"]
+__all__ = ["TemporalAttention", "PositionalEncoding", "TransformerEncoderBlock", "check_int", "check_rate"]
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+def check_int(name: str, value, minimum: int = 1) -> int:
+    """``value`` if it is an int >= ``minimum``; else ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
     return value
 
 
-def _rate(name, value):
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={value!r}")
+def check_rate(name: str, value) -> float:
+    """``value`` as a float if it is a number in [0, 1); else ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"`{name}` must be a number in [0, 1). Received: {name}={value!r}")
     return float(value)
 
 
@@ -64,7 +66,7 @@ class TemporalAttention(keras.layers.Layer):
 
     def __init__(self, units, causal=False, **kwargs):
         super().__init__(**kwargs)
-        self.units = _positive_int("units", units)
+        self.units = check_int("units", units)
         self.causal = bool(causal)
 
     def build(self, input_shape):
@@ -196,10 +198,10 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
     def __init__(self, num_heads, key_dim, ff_dim, dropout_rate=0.1, causal=False, **kwargs):
         super().__init__(**kwargs)
-        self.num_heads = _positive_int("num_heads", num_heads)
-        self.key_dim = _positive_int("key_dim", key_dim)
-        self.ff_dim = _positive_int("ff_dim", ff_dim)
-        self.dropout_rate = _rate("dropout_rate", dropout_rate)
+        self.num_heads = check_int("num_heads", num_heads)
+        self.key_dim = check_int("key_dim", key_dim)
+        self.ff_dim = check_int("ff_dim", ff_dim)
+        self.dropout_rate = check_rate("dropout_rate", dropout_rate)
         self.causal = bool(causal)
         policy = self.dtype_policy
         self.attention = keras.layers.MultiHeadAttention(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from skills.models.base import SequenceClassifier
+from skills.models.layers import check_int, check_rate
 
 __all__ = ["LSTMModel", "lstm_network"]
 
@@ -14,8 +15,6 @@ def lstm_network(x, *, lstm_units, num_layers, dropout_rate):
 
     ``(batch, T, F)`` normalised windows in, ``(batch, 3)`` float32 probabilities out.
     """
-    if int(num_layers) < 1:
-        raise ValueError(f"`num_layers` must be a positive integer. Received: num_layers={num_layers!r}")
     for index in range(int(num_layers)):
         last = index == int(num_layers) - 1
         x = keras.layers.LSTM(lstm_units, return_sequences=not last, name=f"lstm_{index + 1}")(x)
@@ -38,6 +37,12 @@ class LSTMModel(SequenceClassifier):
         self.lstm_units = lstm_units
         self.num_layers = num_layers
         self.dropout_rate = dropout_rate
+
+    def _validate_params(self):
+        super()._validate_params()
+        check_int("lstm_units", self.lstm_units)
+        check_int("num_layers", self.num_layers)
+        check_rate("dropout_rate", self.dropout_rate)
 
     def _network(self, x):
         return lstm_network(x, lstm_units=self.lstm_units, num_layers=self.num_layers, dropout_rate=self.dropout_rate)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from skills.models.base import SequenceClassifier
-from skills.models.layers import PositionalEncoding, TransformerEncoderBlock
+from skills.models.layers import PositionalEncoding, TransformerEncoderBlock, check_int, check_rate
 
 __all__ = ["TransformerModel", "transformer_network"]
 
@@ -14,8 +14,6 @@ def transformer_network(x, *, d_model, num_heads, num_layers, ff_dim, dropout_ra
     """Dense(d_model) -> PositionalEncoding -> num_layers x TransformerEncoderBlock -> average pool
     -> dropout -> Dense(3, softmax, float32). ``(batch, T, F)`` in, ``(batch, 3)`` out.
     """
-    if int(d_model) % int(num_heads):
-        raise ValueError(f"`d_model` ({d_model}) must be divisible by `num_heads` ({num_heads})")
     x = keras.layers.Dense(d_model, name="input_projection")(x)
     x = PositionalEncoding(name="positional_encoding")(x)
     for index in range(int(num_layers)):
@@ -47,6 +45,17 @@ class TransformerModel(SequenceClassifier):
         self.num_layers = num_layers
         self.ff_dim = ff_dim
         self.dropout_rate = dropout_rate
+
+    def _validate_params(self):
+        super()._validate_params()
+        for name in ("d_model", "num_heads", "num_layers"):
+            check_int(name, getattr(self, name))
+        if self.ff_dim is not None:
+            check_int("ff_dim", self.ff_dim)
+        check_rate("dropout_rate", self.dropout_rate)
+        if self.d_model % self.num_heads:
+            raise ValueError(f"`d_model` must be a multiple of `num_heads`. Received: d_model={self.d_model!r}, "
+                             f"num_heads={self.num_heads!r}")
 
     def _network(self, x):
         return transformer_network(
