@@ -9,6 +9,7 @@ analyzers, so no metric is computed two ways.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import backtrader as bt
@@ -19,7 +20,9 @@ from skills.data.dataset import as_frames
 from skills.data.io import DataError
 from skills.strategy.ml_strategy import PROBABILITY_LINES, MLStrategy, ProbabilityData, as_model
 
-__all__ = ["BacktestResult", "BuyAndHold", "METRIC_NAMES", "format_metrics", "run_backtest"]
+__all__ = ["BacktestResult", "BuyAndHold", "METRIC_NAMES", "format_metrics", "out_of_sample_start", "run_backtest"]
+
+log = logging.getLogger(__name__)
 
 TRADING_DAYS = 252
 #: The keys of `BacktestResult.metrics`, in the order tables show them.
@@ -198,6 +201,37 @@ def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commissio
                    model_calls=calls)
     return BacktestResult(metrics=metrics, orders=orders, equity=equity.rename("strategy"),
                           buy_and_hold=bh_equity.rename("buy_and_hold"), analyzers=analyzers, strategy=strat)
+
+
+def out_of_sample_start(model, start=None):
+    """The date to trade a model from, so that its backtest is out of sample unless the caller says otherwise.
+
+    That is ``start`` if given, else the first date the model was neither fitted nor early-stopped on: the start
+    of its test split.
+
+    Args:
+        model: a fitted `SequenceClassifier` (from `fit` or `load_model`); its ``metadata_`` records the date
+            ranges of the splits it was fitted on.
+        start: date-like or None, default None. A date chosen by the caller: it is returned as it is, with a
+            warning logged when it lies inside the model's training range (the backtest is then in sample).
+
+    Returns:
+        pd.Timestamp or None: ``start``; else the first date of the model's test split (logged); else None,
+        with a warning, for a model fitted on arrays (no dates recorded: trade from the first bar).
+    """
+    ranges = (model.metadata_.get("data") or {}).get("date_ranges") or {}
+    if start is not None:
+        start = pd.Timestamp(start)
+        train = ranges.get("train")
+        if train and start <= pd.Timestamp(train[1]):
+            log.warning("start %s lies inside the model's training range (%s .. %s): the backtest is in sample",
+                        start.date(), *train)
+        return start
+    if "test" in ranges:
+        log.info("trading from %s, the start of the model's test split (out of sample)", ranges["test"][0])
+        return pd.Timestamp(ranges["test"][0])
+    log.warning("the model records no test split; trading from the first bar (may be in sample)")
+    return None
 
 
 # (label, strategy key, buy-and-hold key or None, format)
