@@ -1,4 +1,4 @@
-"""Fixtures for the model tests: small real windows and one fitted model per architecture."""
+"""Fixtures for the model tests: small real windows, one fitted model per architecture, one quick model."""
 
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ ARCHITECTURES = {
 }
 
 
-def make_model(key, **overrides):
+def tiny_model(key, **overrides):
     import skills.models
 
     name, params = ARCHITECTURES[key]
@@ -34,7 +34,7 @@ def fitted(small_data):
     """One model per architecture, fitted 2 epochs (and the object `fit` returned)."""
     models = {}
     for key in ARCHITECTURES:
-        model = make_model(key)
+        model = tiny_model(key)
         returned = model.fit(small_data, epochs=2, batch_size=32, verbose=0)
         models[key] = (model, returned)
     return models
@@ -43,3 +43,23 @@ def fitted(small_data):
 @pytest.fixture(scope="session")
 def test_windows(small_data):
     return np.asarray(small_data.test.X)
+
+
+# What the quick model is trained with (not the defaults, so the file can be checked against them).
+QUICK_FIT = dict(epochs=2, batch_size=32, learning_rate=0.005, patience=3, seed=7)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(aapl):
+    """62 train / 14 val / 14 test real AAPL windows of 8 bars (two batches of 32)."""
+    from skills.data import prepare_dataset
+
+    return prepare_dataset(aapl.iloc[-180:], sequence_length=8)
+
+
+@pytest.fixture(scope="session")
+def quick(tiny_data):
+    """A 4-unit LSTMModel trained 2 epochs of 2 batches with `QUICK_FIT`."""
+    from skills.models import LSTMModel
+
+    return LSTMModel(sequence_length=8, lstm_units=4, num_layers=1).fit(tiny_data, verbose=0, **QUICK_FIT)

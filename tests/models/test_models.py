@@ -16,7 +16,7 @@ from skills.data import CLASS_NAMES
 from skills.models import AttentionLSTMModel, LSTMModel, ModelFileError, TransformerModel, load_model
 from skills.models.base import read_metadata
 
-from .conftest import ARCHITECTURES, SEQUENCE_LENGTH, make_model
+from .conftest import ARCHITECTURES, SEQUENCE_LENGTH, tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
 ATTENTION = ["attention_bi", "attention_causal"]
@@ -27,6 +27,7 @@ def arch(request):
     return request.param
 
 
+@pytest.mark.slow
 def test_fit_returns_self(fitted, arch):
     model, returned = fitted[arch]
     assert returned is model
@@ -35,6 +36,7 @@ def test_fit_returns_self(fitted, arch):
     assert model.feature_names_ and model.n_features_ == len(model.feature_names_)
 
 
+@pytest.mark.slow
 def test_probabilities(fitted, arch, small_data, test_windows):
     model = fitted[arch][0]
     proba = model.predict_proba(test_windows)
@@ -46,9 +48,10 @@ def test_probabilities(fitted, arch, small_data, test_windows):
     np.testing.assert_allclose(model.predict_proba(small_data.test), proba, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_evaluate_and_predict_frame(fitted, small_data, aapl):
     model = fitted["attention_bi"][0]
-    scores = model.evaluate(small_data)
+    scores = model.evaluate(small_data.test)
     assert scores["n"] == len(small_data.test) and 0.0 <= scores["accuracy"] <= 1.0 and scores["loss"] > 0
     proba = model.predict_proba(small_data.test.X)
     assert scores["accuracy"] == pytest.approx(np.mean(proba.argmax(axis=1) == small_data.test.y))
@@ -61,7 +64,7 @@ def test_evaluate_and_predict_frame(fitted, small_data, aapl):
 
 
 def test_unfitted_model_raises(arch, test_windows):
-    model = make_model(arch)
+    model = tiny_model(arch)
     with pytest.raises(RuntimeError, match="not fitted"):
         model.predict(test_windows)
     with pytest.raises(RuntimeError, match="not fitted"):
@@ -79,6 +82,8 @@ def test_init_only_stores_hyperparameters():
 
 
 def test_fit_checks_its_inputs(small_data):
+    with pytest.raises(ValueError, match="sequence_length=1"):
+        LSTMModel(sequence_length=1).fit(small_data, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="sequence_length"):
         LSTMModel(sequence_length=SEQUENCE_LENGTH + 1, lstm_units=4).fit(small_data, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="y is required"):
@@ -99,6 +104,7 @@ def test_fit_on_arrays_with_training_options(small_data):
     np.testing.assert_allclose(np.ravel(norm.mean), X.reshape(-1, X.shape[-1]).mean(axis=0), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch_key", ATTENTION)
 def test_attention_weights(fitted, arch_key, test_windows):
     weights = fitted[arch_key][0].get_attention_weights(test_windows)
@@ -106,12 +112,14 @@ def test_attention_weights(fitted, arch_key, test_windows):
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch_key", ["lstm", "transformer"])
 def test_models_without_attention_say_so(fitted, arch_key, test_windows):
     with pytest.raises(AttributeError, match="no temporal attention"):
         fitted[arch_key][0].get_attention_weights(test_windows)
 
 
+@pytest.mark.slow
 def test_causal_steps_end_with_predict_proba(fitted, test_windows):
     model = fitted["attention_causal"][0]
     steps = model.predict_proba_steps(test_windows)
@@ -122,6 +130,7 @@ def test_causal_steps_end_with_predict_proba(fitted, test_windows):
         fitted["attention_bi"][0].predict_proba_steps(test_windows)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("s", [1, SEQUENCE_LENGTH // 2, SEQUENCE_LENGTH - 1])
 def test_causal_model_ignores_later_steps(fitted, test_windows, s):
     model = fitted["attention_causal"][0]
@@ -166,6 +175,7 @@ def _load_in_fresh_process(tmp_path, windows, paths):
     return dict(np.load(tmp_path / "result.npz"))
 
 
+@pytest.mark.slow
 def test_round_trips_in_a_fresh_process(fitted, tmp_path, test_windows):
     paths, expected = [], {}
     for key, (model, _) in fitted.items():
@@ -185,6 +195,7 @@ def test_round_trips_in_a_fresh_process(fitted, tmp_path, test_windows):
                                        rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_load_in_place_and_metadata(fitted, small_data, tmp_path, test_windows, suffix):
     model = fitted["attention_causal"][0]
@@ -196,19 +207,22 @@ def test_load_in_place_and_metadata(fitted, small_data, tmp_path, test_windows, 
     np.testing.assert_allclose(loaded.predict_proba_steps(test_windows), model.predict_proba_steps(test_windows),
                                rtol=1e-5, atol=1e-6)
     meta = read_metadata(path)
+    assert loaded.metadata_ == meta == model.metadata_
     assert meta["model_class"] == "AttentionLSTMModel" and meta["params"]["bidirectional"] is False
     assert meta["feature_names"] == list(small_data.feature_names)
-    assert meta["class_names"] == list(CLASS_NAMES) and meta["sequence_length"] == SEQUENCE_LENGTH
-    assert meta["horizon"] == small_data.horizon and meta["label_rule"] == small_data.label_rule.to_dict()
+    assert meta["class_names"] == list(CLASS_NAMES) and meta["params"]["sequence_length"] == SEQUENCE_LENGTH
+    assert meta["label_rule"]["horizon"] == small_data.horizon and meta["label_rule"] == small_data.label_rule.to_dict()
     assert meta["scaler"] == small_data.scaler.to_dict()
-    assert meta["train_end"] == str(small_data.train.dates.max().date()) and meta["tickers"]
-    assert meta["skills_version"] and meta["keras_version"] == keras.__version__
+    assert meta["data"]["date_ranges"]["train"][1] == str(small_data.train.dates.max().date())
+    assert meta["data"]["tickers"] == ["AAPL"]
+    assert meta["versions"]["skills"] and meta["versions"]["keras"] == keras.__version__
     with pytest.raises(ModelFileError, match="holds a AttentionLSTMModel"):
         LSTMModel().load(path)
 
 
+@pytest.mark.slow
 def test_mixed_float16_file_loads_under_float32(small_data, tmp_path, test_windows):
-    model = make_model("attention_bi").fit(small_data, epochs=1, batch_size=32, verbose=0, precision="mixed_float16")
+    model = tiny_model("attention_bi").fit(small_data, epochs=1, batch_size=32, verbose=0, precision="mixed_float16")
     assert model.precision_ == "mixed_float16"
     assert model.network_.get_layer("bi_lstm_1").dtype_policy.name == "mixed_float16"
     assert model.network_.get_layer("probs").compute_dtype == "float32"  # the softmax stays float32
@@ -222,9 +236,10 @@ def test_mixed_float16_file_loads_under_float32(small_data, tmp_path, test_windo
         proba = loaded.predict_proba(test_windows)
         assert proba.dtype == np.float32 and np.isfinite(proba).all()
         np.testing.assert_allclose(proba, reference, atol=2e-2)
-    assert read_metadata(paths[0])["precision"] == "mixed_float16"
+    assert read_metadata(paths[0])["training"]["precision"] == "mixed_float16"
 
 
+@pytest.mark.slow
 def test_trainer_leaves_global_policy_alone(small_data):
     LSTMModel(sequence_length=SEQUENCE_LENGTH, lstm_units=4).fit(small_data, epochs=1, verbose=0, precision="float32")
     assert keras.config.dtype_policy().name == "float32"
@@ -234,8 +249,8 @@ def test_trainer_leaves_global_policy_alone(small_data):
 
 
 @pytest.fixture(scope="module")
-def saved_h5(fitted, tmp_path_factory):
-    return fitted["lstm"][0].save(tmp_path_factory.mktemp("saved") / "lstm.h5")
+def saved_h5(quick, tmp_path_factory):
+    return quick.save(tmp_path_factory.mktemp("saved") / "lstm.h5")
 
 
 def test_missing_file(tmp_path):
@@ -245,8 +260,8 @@ def test_missing_file(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
-def test_truncated_file(fitted, tmp_path, suffix):
-    path = fitted["lstm"][0].save(tmp_path / f"whole{suffix}")
+def test_truncated_file(quick, tmp_path, suffix):
+    path = quick.save(tmp_path / f"whole{suffix}")
     cut = tmp_path / f"cut{suffix}"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(ModelFileError, match=f"cut{suffix}"):
@@ -280,7 +295,7 @@ def test_unknown_class(saved_h5, tmp_path):
         load_model(path)
 
 
-def test_data_lacking_the_models_features(saved_h5, tmp_path, aapl, test_windows):
+def test_data_lacking_the_models_features(saved_h5, tmp_path, aapl, tiny_data):
     path = tmp_path / "odd.h5"
     path.write_bytes(saved_h5.read_bytes())
     names = read_metadata(path)["feature_names"]
@@ -289,14 +304,16 @@ def test_data_lacking_the_models_features(saved_h5, tmp_path, aapl, test_windows
     with pytest.raises(ModelFileError, match="odd.h5.*feature_nobody_computes"):
         model.predict_frame(aapl.iloc[-150:])
     with pytest.raises(ModelFileError, match="odd.h5"):
-        model.predict_proba(test_windows[:, :, :-2])
+        model.predict_proba(np.asarray(tiny_data.test.X)[:, :, :-2])
 
 
-def test_bad_suffix(fitted, tmp_path):
+def test_bad_suffix(quick, tmp_path):
     with pytest.raises(ValueError, match=r"\.h5 or \.keras"):
-        fitted["lstm"][0].save(tmp_path / "model.pkl")
+        quick.save(tmp_path / "model.pkl")
+    assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_warm_start_continues_the_loaded_network(fitted, small_data, tmp_path, test_windows):
     path = fitted["lstm"][0].save(tmp_path / "lstm.keras")
     model = load_model(path)
