@@ -309,9 +309,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             AttributeError: the network has no `TemporalAttention` layer.
         """
         self._check_fitted()
-        model = self._submodel("attention")
         X = self._check_windows(X)
-        weights = self._run(model, X).astype(np.float32)
+        weights = self._run(self._submodel("attention"), X).astype(np.float32)
         if weights.ndim == 3 and not all_steps:
             weights = weights[:, -1, :]
         return weights
@@ -325,8 +324,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             AttributeError: the network is not causal.
         """
         self._check_fitted()
-        model = self._submodel("steps")
-        return self._run(model, self._check_windows(X)).astype(np.float32)
+        X = self._check_windows(X)
+        return self._run(self._submodel("steps"), X).astype(np.float32)
 
     # -- files --------------------------------------------------------------------------------
     def save(self, path):
