@@ -20,7 +20,6 @@ format did not record.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import logging
@@ -31,7 +30,7 @@ import keras
 
 from skills._atomic import atomic_path
 from skills.data import CLASS_NAMES
-from skills.training import precision_scope
+from skills.training import TrainConfig, precision_scope
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "MODEL_CLASSES", "ModelFileError", "model_class", "read_metadata",
@@ -43,8 +42,7 @@ FORMAT_VERSION = 2
 METADATA_ATTR = "skills_metadata"  # root attribute of an .h5 file
 METADATA_MEMBER = "skills_metadata.json"  # member of a .keras zip
 SUFFIXES = (".h5", ".keras")
-TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "optimizer", "lr_schedule", "clipnorm", "patience",
-                 "class_weight", "seed", "precision", "epochs_run")
+TRAINING_KEYS = (*TrainConfig().hyperparameters(), "precision", "epochs_run")
 
 MODEL_CLASSES: dict[str, type] = {}  # filled by SequenceClassifier.__init_subclass__
 
@@ -103,9 +101,8 @@ def data_record(data) -> dict:
 
 
 def training_record(config, precision: str, epochs_run: int) -> dict:
-    """The ``training`` block: the hyperparameters of a `TrainConfig`, the resolved precision, epochs run."""
-    values = dataclasses.asdict(config)
-    return {**{key: values[key] for key in TRAINING_KEYS[:-2]}, "precision": precision, "epochs_run": int(epochs_run)}
+    """The ``training`` block: `TrainConfig.hyperparameters`, the resolved precision and the epochs run."""
+    return {**config.hyperparameters(), "precision": precision, "epochs_run": int(epochs_run)}
 
 
 # -- reading ---------------------------------------------------------------------------------------
