@@ -5,7 +5,9 @@ The same as ``python -m skills train``; ``--help`` lists the flags. With no flag
 bundled real data in ``data/`` and writes ``models/attention_lstm.h5`` with its report and plots.
 """
 
+import sys
+
 from skills.cli import main
 
 if __name__ == "__main__":
-    raise SystemExit(main(["train", *__import__("sys").argv[1:]]))
+    raise SystemExit(main(["train", *sys.argv[1:]]))

@@ -1,14 +1,15 @@
-"""Atomic file writes: the one place that turns a temporary file into the real one."""
+"""Atomic file writes: the one place that turns a temporary file into the real one (`atomic_path`), and
+several files that appear together or not at all (`write_together`)."""
 
 from __future__ import annotations
 
 import os
 import re
 import tempfile
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "write_together"]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -71,3 +72,26 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_together(writers) -> list[str]:
+    """Write several files so that they appear together or not at all.
+
+    Each file is staged beside its target with `atomic_path`; only when every writer has succeeded are they
+    all moved into place. If a writer raises, no target is touched and every staged file is removed.
+
+    Args:
+        writers: mapping of target path -> a function that writes the file to the temporary path it is given
+            (e.g. ``model.save`` or ``lambda tmp: figure.savefig(tmp)``), called in order.
+
+    Returns:
+        list[str]: the target paths, in order.
+
+    Raises:
+        Whatever a writer raises.
+    """
+    with ExitStack() as outputs:
+        staged = {path: outputs.enter_context(atomic_path(path)) for path in writers}
+        for path, write in writers.items():
+            write(staged[path])
+    return [str(path) for path in writers]

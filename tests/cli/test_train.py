@@ -1,4 +1,4 @@
-"""The training command, driven through main([...]) on a small slice of the bundled data."""
+"""The data and training commands, driven through main([...]) on a small slice of the bundled data."""
 
 import json
 import subprocess
@@ -10,19 +10,9 @@ import pytest
 
 from skills.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--epochs", "1", "--sequence-length", "10", "--lstm-units", "8", "--attention-units", "8",
         "--d-model", "8", "--num-heads", "2", "--num-layers", "1", "--batch-size", "64", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def small_csv(tmp_path_factory, aapl):
-    """The last 500 real AAPL bars as a Yahoo-style CSV."""
-    path = tmp_path_factory.mktemp("data") / "AAPL.csv"
-    frame = aapl.iloc[-500:].rename(columns=str.title).rename(columns={"Adj_Close": "Adj Close"})
-    frame.index.name = "Date"
-    frame.to_csv(path)
-    return path
 
 
 @pytest.mark.parametrize("model", ["attention_lstm", "causal_attention_lstm", "lstm", "transformer"])
@@ -83,7 +73,7 @@ def test_resume_continues_from_the_saved_model(tmp_path, small_csv):
     (["--data-path", "nope/missing.csv"], "no such file"),
     (["--sequence-length", "5000"], "no ticker has enough bars"),
     (["--model-path", "{tmp}/m.pkl"], "must end in .h5 or .keras"),
-    (["--d-model", "10", "--num-heads", "4", "--model", "transformer"], "multiple of --num-heads"),
+    (["--d-model", "10", "--num-heads", "4", "--model", "transformer"], "must be a multiple of `num_heads`"),
     (["--resume"], "no model at"),
     (["--epochs", "0"], "positive integer"),
     (["--model", "gru"], "invalid choice"),

@@ -1,0 +1,125 @@
+"""``skills backtest``, ``skills attention`` and ``skills compare``: a saved model's trades and attention, and the
+walk-forward comparison of models beside baselines."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from skills._atomic import write_together
+from skills.cli.parser import UsageError, check_data_path, check_model_and_range, check_output, names, write_json
+from skills.cli.train import fit_options, new_model
+from skills.data import feature_windows, load_ohlcv, prepare_walk_forward
+from skills.data.dataset import as_frames
+from skills.evaluation import BASELINES, format_summary_table, walk_forward
+from skills.models import MODEL_NAMES, load_model
+from skills.plots import plot_attention_report, plot_equity_curve, plot_walk_forward, save_figure
+from skills.strategy import out_of_sample_start, run_backtest
+from skills.strategy.backtest import format_metrics
+
+
+def _print_written(writers: dict) -> None:
+    written = write_together(writers)
+    if written:
+        print(f"\nwrote {', '.join(written)}")
+
+
+def backtest(args) -> int:
+    """Trade the model's signals from its out-of-sample start and print the table beside buy-and-hold."""
+    check_output("--plot", args.plot)
+    check_output("--json", args.json, (".json",))
+    check_model_and_range(args)
+    check_data_path(args.data_path)
+    model = load_model(args.model_path)
+    data = load_ohlcv(args.data_path)
+    result = run_backtest(model, data, confidence_threshold=args.confidence_threshold, cash=args.cash,
+                          commission=args.commission, slippage=args.slippage,
+                          start=out_of_sample_start(model, args.start), end=args.end,
+                          exit_threshold=args.exit_threshold, allow_short=args.allow_short, stake=args.stake,
+                          hold_bars=args.hold_bars)
+    m = result.metrics
+    print(f"\nBacktest of {args.model_path} on {', '.join(as_frames(data))}: {m['start']} .. {m['end']} "
+          f"({m['bars']} bars), confidence threshold {args.confidence_threshold}, commission {args.commission}, "
+          f"cash {args.cash:,.0f}")
+    print(format_metrics(m))
+    writers = {}
+    if args.plot:
+        writers[Path(args.plot)] = lambda tmp: save_figure(plot_equity_curve(result.equity, result.buy_and_hold), tmp)
+    if args.json:
+        payload = {"flags": vars(args), "model": str(args.model_path), **result.to_dict()}
+        writers[Path(args.json)] = lambda tmp: write_json(tmp, payload)
+    _print_written(writers)
+    return 0
+
+
+def attention(args) -> int:
+    """Draw the attention weights of the windows ending in [--start, --end] (or the last --last ones)."""
+    check_output("--out", args.out)
+    check_model_and_range(args)
+    if not Path(args.data_path).is_file():
+        raise UsageError(f"--data-path {args.data_path}: give one ticker's CSV file")
+    model = load_model(args.model_path)
+    bars = load_ohlcv(args.data_path)
+    windows, dates = feature_windows(bars, model.feature_names_, model.sequence_length)
+    first, last = args.start or dates[0], args.end or dates[-1]
+    keep = np.flatnonzero((dates >= first) & (dates <= last))
+    if args.start is None:
+        keep = keep[-args.last:]
+    if keep.size == 0:
+        raise UsageError(f"no window ends between {first:%Y-%m-%d} and {last:%Y-%m-%d}; {args.data_path} has "
+                         f"windows ending {dates[0]:%Y-%m-%d} .. {dates[-1]:%Y-%m-%d}")
+    X, when = windows.subset(keep), dates[keep]
+    try:
+        weights = model.get_attention_weights(X)
+    except AttributeError as exc:
+        raise UsageError(f"--model-path {args.model_path}: {exc}; use an attention_lstm or causal_attention_lstm "
+                         f"model") from None
+    proba = model.predict_proba(X)
+    ticker = bars.attrs.get("ticker", Path(args.data_path).stem)
+    figure = plot_attention_report(weights, when, bars["close"].loc[when], proba,
+                                   title=f"{ticker}: close and {type(model).__name__}'s predicted class")
+    save_figure(figure, args.out)
+    mean = weights.mean(axis=0)
+    counts = np.bincount(proba.argmax(axis=1), minlength=3)
+    print(f"{len(keep)} windows of {ticker}, {when[0]:%Y-%m-%d} .. {when[-1]:%Y-%m-%d}; predicted down {counts[0]}, "
+          f"flat {counts[1]}, up {counts[2]}; most attention at lag {int(np.argmax(mean)) - (len(mean) - 1)} "
+          f"(mean weight {mean.max():.3f}, uniform {1 / len(mean):.3f})")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def compare(args) -> int:
+    """Walk-forward: every model and baseline fold by fold, the summary table, and optionally JSON and a plot."""
+    models = names("--models", args.models, MODEL_NAMES)
+    baselines = names("--baselines", args.baselines, BASELINES)
+    check_output("--json", args.json, (".json",))
+    check_output("--plot", args.plot)
+    check_data_path(args.data_path)
+    for name in models:
+        new_model(name, args)  # a bad hyperparameter fails now, not after the first fold
+    started = time.perf_counter()
+    bars = load_ohlcv(args.data_path)
+    folds = prepare_walk_forward(bars, n_splits=args.n_splits, mode=args.mode, sequence_length=args.sequence_length,
+                                 horizon=args.horizon, label=args.label, threshold=args.threshold,
+                                 val_fraction=args.val_fraction, scaler=args.scaler)
+    report = walk_forward(
+        folds, {name: (lambda name=name: new_model(name, args)) for name in models}, bars=bars, baselines=baselines,
+        fit_options={**fit_options(args), "verbose": 0},
+        backtest_options=dict(confidence_threshold=args.confidence_threshold, commission=args.commission),
+        seed=args.seed)
+    seconds = time.perf_counter() - started
+    blocks = ", ".join(f"{fold['dates']['test'][0]} .. {fold['dates']['test'][1]}" for fold in report["folds"])
+    print(f"\nWalk-forward over {', '.join(sorted(as_frames(bars)))}: {args.n_splits} {args.mode} folds, test "
+          f"blocks {blocks}; {seconds / 60:.0f} min")
+    print("mean ± std over folds; backtest figures: each fold's mean over its tickers, trading its test block")
+    print(format_summary_table(report["summary"]))
+    writers = {}
+    if args.json:
+        payload = {"flags": vars(args), "seconds": round(seconds, 1), **report}
+        writers[Path(args.json)] = lambda tmp: write_json(tmp, payload)
+    if args.plot:
+        writers[Path(args.plot)] = lambda tmp: save_figure(plot_walk_forward(report["summary"]), tmp)
+    _print_written(writers)
+    return 0

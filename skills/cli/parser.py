@@ -1,0 +1,276 @@
+"""The flags of ``python -m skills``: each named after the parameter it sets, with choices and defaults from the
+library (`MODEL_NAMES`, `TrainConfig`, `PRECISIONS`, `LABEL_METHODS`, ...), and the checks of their values."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from skills._atomic import atomic_path
+from skills.data import LABEL_METHODS, SCALERS
+from skills.evaluation import BASELINES, walk_forward
+from skills.models import MODEL_NAMES, model_params
+from skills.training import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = ROOT / "data"
+DEFAULT_MODEL_PATH = Path("models") / "attention_lstm.h5"
+#: The flags of the network hyperparameters; each is passed only to the architectures that take it.
+NETWORK_FLAGS = ("lstm_units", "attention_units", "dropout_rate", "d_model", "num_heads", "num_layers")
+#: Old spellings still accepted (hidden from --help): old flag -> the flag it now is.
+ALIASES = {"--dropout": "--dropout-rate", "--label-method": "--label", "--folds": "--n-splits",
+           "--tensorboard": "--tensorboard-dir", "--model": "--model-path"}
+
+
+class UsageError(ValueError):
+    """A flag value that cannot work (printed as one line, exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse would also print the usage)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: ...)`` where a flag has a default worth showing (not None, not an off switch)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def _date(text: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+
+
+def _add(group, flag: str, **kwargs) -> None:
+    """Add ``flag``, and the old spelling that `ALIASES` maps to it as a hidden alias."""
+    group.add_argument(flag, **kwargs)
+    for old, new in ALIASES.items():
+        if new == flag:
+            group.add_argument(old, dest=flag[2:].replace("-", "_"), type=kwargs.get("type"),
+                               choices=kwargs.get("choices"), default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def _add_data_flags(p, test_fraction: bool = True) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data-path", default=str(DEFAULT_DATA), help="CSV file or folder of CSVs (default: the "
+                   "bundled real data, %(default)s)")
+    g.add_argument("--sequence-length", type=_positive_int, default=30, help="bars per window")
+    g.add_argument("--horizon", type=_positive_int, default=1, help="label horizon in bars")
+    _add(g, "--label", choices=LABEL_METHODS, default=LABEL_METHODS[0],
+         help="fixed band, volatility-scaled band, or train-split terciles")
+    g.add_argument("--threshold", type=_positive_float, default=None,
+                   help="label band: return for 'fixed' (default 0.005), multiple of sigma for 'volatility' (0.5)")
+    g.add_argument("--scaler", choices=SCALERS, default=SCALERS[0], help="feature scaling, fit on training rows only")
+    g.add_argument("--val-fraction", type=_positive_float, default=0.15, help="share of the dates for validation")
+    if test_fraction:
+        g.add_argument("--test-fraction", type=_positive_float, default=0.15, help="share of the dates for testing")
+
+
+def _architecture_defaults(param: str) -> str:
+    """'attention_lstm 128, lstm 64': the default of ``param`` in each architecture that takes it."""
+    return ", ".join(f"{name} {model_params(name)[param]}" for name in MODEL_NAMES
+                     if param in model_params(name) and name != "causal_attention_lstm")
+
+
+def _add_network_flags(g) -> None:
+    """Hyperparameters of the networks; unset, each architecture uses its own default."""
+    helps = {"lstm_units": ("units per LSTM direction", _positive_int),
+             "attention_units": ("attention scoring units", _positive_int),
+             "dropout_rate": ("dropout rate", _fraction),
+             "d_model": ("transformer width", _positive_int),
+             "num_heads": ("transformer heads", _positive_int),
+             "num_layers": ("transformer blocks / LSTM layers", _positive_int)}
+    for param in NETWORK_FLAGS:
+        text, kind = helps[param]
+        _add(g, "--" + param.replace("_", "-"), type=kind, default=None,
+             help=f"{text} (default: {_architecture_defaults(param)})")
+
+
+def _add_training_flags(g) -> None:
+    """Trainer options; defaults from `skills.training.TrainConfig`."""
+    config = TrainConfig()
+    g.add_argument("--epochs", type=_positive_int, default=config.epochs,
+                   help="upper bound; early stopping ends sooner")
+    g.add_argument("--batch-size", type=_positive_int, default=config.batch_size, help="windows per batch")
+    g.add_argument("--learning-rate", type=_positive_float, default=config.learning_rate, help="initial rate")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=config.optimizer, help="sgd uses momentum 0.9")
+    g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=config.lr_schedule, help="learning-rate schedule")
+    g.add_argument("--clipnorm", type=_positive_float, default=config.clipnorm, help="gradient norm clipping")
+    g.add_argument("--patience", type=_positive_int, default=config.patience,
+                   help="early-stopping patience in epochs on the validation loss (best weights restored)")
+    g.add_argument("--class-weight", choices=("none", "balanced"), default=config.class_weight or "none",
+                   help="weight the classes by their inverse frequency in the training split")
+    g.add_argument("--precision", choices=PRECISIONS, default=config.precision,
+                   help="dtype policy; auto: mixed_float16 where a GPU is visible, float32 on CPU")
+    g.add_argument("--seed", type=int, default=config.seed, help="seeds Keras, NumPy, Python and the shuffling")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``skills`` parser with its five commands."""
+    parser = _Parser(prog="skills", description="Leak-free deep-learning trading signals on daily bars.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    data = sub.add_parser("data", help="prepare the dataset and print its summary (nothing is trained)",
+                          formatter_class=_Help)
+    _add_data_flags(data)
+
+    train = sub.add_parser("train", help="train a model and report it beside baselines on the test split",
+                           formatter_class=_Help)
+    _add_data_flags(train)
+    g = train.add_argument_group("model")
+    g.add_argument("--model", choices=MODEL_NAMES, default=MODEL_NAMES[0], help="architecture")
+    g.add_argument("--model-path", default=str(DEFAULT_MODEL_PATH), help=".h5 or .keras file to write")
+    _add_network_flags(g)
+    g = train.add_argument_group("training")
+    _add_training_flags(g)
+    _add(g, "--tensorboard-dir", metavar="DIR", default=None, help="write TensorBoard logs to DIR")
+    g.add_argument("--resume", action="store_true",
+                   help="continue training the model already at --model-path (same model and features)")
+    g.add_argument("--quiet", action="store_true", help="no progress bars, only the final table")
+
+    backtest = sub.add_parser("backtest", help="trade a model's signals with MLStrategy beside buy-and-hold",
+                              formatter_class=_Help)
+    _add(backtest, "--model-path", default=None, help="model file (.h5 or .keras) written by train (required)")
+    backtest.add_argument("--data-path", default=str(DEFAULT_DATA),
+                          help="CSV file or folder of CSVs; a folder's tickers trade together, one position each")
+    backtest.add_argument("--confidence-threshold", type=_probability, default=0.65,
+                          help="enter when P(up) (or P(down) with --allow-short) >= this")
+    backtest.add_argument("--exit-threshold", type=_probability, default=None,
+                          help="leave when the opposite class's P >= this (default: the confidence threshold)")
+    backtest.add_argument("--allow-short", action="store_true", help="P(down) opens a short instead of only exiting")
+    backtest.add_argument("--stake", type=_probability, default=None,
+                          help="fraction of equity per position (default: 0.95 / number of tickers)")
+    backtest.add_argument("--hold-bars", type=_positive_int, default=None, help="close positions after N bars")
+    backtest.add_argument("--cash", type=_positive_float, default=100_000.0, help="starting cash")
+    backtest.add_argument("--commission", type=_fraction, default=0.001, help="fraction of each fill's value")
+    backtest.add_argument("--slippage", type=_fraction, default=0.0, help="fraction of price, against the order")
+    backtest.add_argument("--start", type=_date, default=None,
+                          help="first date to trade (default: the start of the model's test split, so the "
+                               "backtest is out of sample)")
+    backtest.add_argument("--end", type=_date, default=None, help="last date to use (default: the last bar)")
+    backtest.add_argument("--plot", metavar="PNG", default=None, help="save the equity curve beside buy-and-hold")
+    backtest.add_argument("--json", metavar="PATH", default=None, help="write metrics and orders as JSON")
+    backtest.add_argument("--quiet", action="store_true", help="only the table")
+
+    attention = sub.add_parser("attention", help="draw a model's attention weights over a ticker's bars",
+                               formatter_class=_Help)
+    _add(attention, "--model-path", default=None,
+         help="model file (.h5 or .keras) with an attention layer (required)")
+    attention.add_argument("--data-path", required=True, help="one ticker's CSV")
+    attention.add_argument("--start", type=_date, default=None,
+                           help="first window end to draw (default: the last --last windows up to --end)")
+    attention.add_argument("--end", type=_date, default=None, help="last window end to draw (default: the last bar)")
+    attention.add_argument("--last", type=_positive_int, default=250, help="windows drawn when --start is not given")
+    attention.add_argument("--out", default="attention.png", help="image to write (.png, .pdf, .svg)")
+
+    compare = sub.add_parser("compare", help="walk-forward comparison of models beside baselines: "
+                             "classification, IC and backtest figures", formatter_class=_Help)
+    _add_data_flags(compare, test_fraction=False)
+    g = compare.add_argument_group("models")
+    g.add_argument("--models", default=",".join(MODEL_NAMES), help=f"comma-separated, from {', '.join(MODEL_NAMES)}")
+    baselines = inspect.signature(walk_forward).parameters["baselines"].default
+    g.add_argument("--baselines", default=",".join(baselines), help=f"comma-separated, from {', '.join(BASELINES)}")
+    _add_network_flags(g)
+    g = compare.add_argument_group("walk-forward")
+    _add(g, "--n-splits", type=_positive_int, default=3, help="expanding (or rolling) folds over time")
+    g.add_argument("--mode", choices=("expanding", "rolling"), default="expanding", help="training window")
+    g = compare.add_argument_group("training (each fold)")
+    _add_training_flags(g)
+    g = compare.add_argument_group("backtest (each fold's test block)")
+    g.add_argument("--confidence-threshold", type=_probability, default=0.65, help="enter when P(up) >= this")
+    g.add_argument("--commission", type=_fraction, default=0.001, help="fraction of each fill's value")
+    g = compare.add_argument_group("output")
+    g.add_argument("--json", metavar="PATH", default=None, help="write every fold's figures and the summary as JSON")
+    g.add_argument("--plot", metavar="PNG", default=None, help="save macro-F1, IC and Sharpe per model")
+    g.add_argument("--quiet", action="store_true", help="only the table")
+    return parser
+
+
+def parse_args(argv=None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """Parse ``argv``; ``--debug`` may also come after the command. Bad flags exit 2 with one line."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    args.debug = args.debug or "--debug" in unknown
+    unknown = [arg for arg in unknown if arg != "--debug"]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command in ("backtest", "attention") and args.model_path is None:
+        parser.error(f"{args.command}: the following arguments are required: --model-path")
+    return parser, args
+
+
+# -- checks of flag values, and output --------------------------------------------------------------------------
+
+
+def names(flag: str, text: str, choices) -> list[str]:
+    """The comma-separated names of ``text``, distinct and each one of ``choices``."""
+    listed = [name.strip() for name in text.split(",") if name.strip()]
+    if not listed or len(set(listed)) != len(listed) or not set(listed) <= set(choices):
+        raise UsageError(f"{flag} must list distinct names from {', '.join(choices)}, got {text!r}")
+    return listed
+
+
+def check_data_path(path) -> None:
+    if not Path(path).exists():
+        raise UsageError(f"--data-path {path}: no such file or folder")
+
+
+def check_model_and_range(args) -> None:
+    """--model-path names a file and --start is not after --end (backtest, attention)."""
+    if not Path(args.model_path).is_file():
+        raise UsageError(f"--model-path {args.model_path}: no such file (train one with: python -m skills train)")
+    if args.start is not None and args.end is not None and args.start > args.end:
+        raise UsageError(f"--start {args.start.date()} is after --end {args.end.date()}")
+
+
+def check_output(flag: str, path, suffixes=None) -> None:
+    if path is None:
+        return
+    suffix = Path(path).suffix
+    if not suffix or (suffixes and suffix not in suffixes):
+        wanted = " or ".join(suffixes) if suffixes else "a suffix such as .png"
+        raise UsageError(f"{flag} must end in {wanted}, got {path}")
+
+
+def write_json(path: Path, payload: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, default=str))
