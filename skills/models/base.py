@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from skills.data import CLASS_NAMES, FEATURE_NAMES, ScalerStats, WindowDataset, feature_windows
+from skills.data import CLASS_NAMES, FEATURE_NAMES, PreparedData, ScalerStats, Split, WindowDataset, feature_windows
 from skills.metrics import classification_metrics
 from skills.models import saving
 from skills.models.layers import TemporalAttention, check_int
@@ -25,16 +25,8 @@ __all__ = ["SequenceClassifier", "ModelFileError", "read_metadata", "model_class
 PREDICT_BATCH_SIZE = 1024
 
 
-def _is_prepared(data) -> bool:
-    return all(hasattr(data, name) for name in ("train", "val", "test", "feature_names", "scaler"))
-
-
-def _is_split(data) -> bool:
-    return hasattr(data, "X") and hasattr(data, "y") and hasattr(data, "dataset")
-
-
 def _refuse_prepared(data) -> None:
-    if _is_prepared(data):
+    if isinstance(data, PreparedData):
         raise TypeError("expected windows or a Split, got a whole PreparedData: pass one of its splits, "
                         "e.g. data.test, or its windows data.test.X")
 
@@ -92,28 +84,25 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         Args:
             data_or_X: `PreparedData`, or windows ``(n, sequence_length, n_features)`` of raw features.
             y: int labels ``(n,)`` in 0..2 when ``data_or_X`` is an array; None for `PreparedData`.
-            epochs, batch_size: override the training config.
+            epochs, batch_size, **train_options: override fields of ``config`` (``learning_rate``,
+                ``precision``, ``verbose``, ...).
             validation_data: a `Split` or ``(X_val, y_val)``; default: the `PreparedData` val split
                 (none for arrays: early stopping then watches the training loss).
             config: `skills.training.TrainConfig` or None (its defaults).
             callbacks: extra Keras callbacks for ``fit``.
-            warm_start: bool, default False. Continue training the fitted (or loaded) network
-                instead of building a new one; the features must match and the scaling learned
-                first is kept.
-            **train_options: any other `TrainConfig` field (``learning_rate``, ``precision``,
-                ``verbose``, ...).
+            warm_start: bool, default False. Continue training the fitted (or loaded) network; the
+                features must match and the scaling learned first is kept.
 
         Returns:
             self.
 
         Raises:
-            ValueError: an invalid hyperparameter, inconsistent shapes, labels or sequence length,
-                or a bad option.
+            ValueError: an invalid hyperparameter, inconsistent shapes, labels or sequence length, or a bad option.
         """
         self._validate_params()
         config = (config or TrainConfig()).replace(epochs=epochs, batch_size=batch_size, **train_options)
         label_rule = described = None
-        if _is_prepared(data_or_X):
+        if isinstance(data_or_X, PreparedData):
             if y is not None:
                 raise ValueError("y must be None when fitting on a PreparedData")
             data = data_or_X
@@ -133,7 +122,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             scaler = ScalerStats.fit(np.asarray(X, dtype=np.float32).reshape(-1, X.shape[-1])).to_dict()
             feature_names = [f"feature_{i}" for i in range(X.shape[-1])]
             train_data, validation = (X, labels), validation_data
-        train_labels = np.asarray(train_data.y if _is_split(train_data) else train_data[1])
+        train_labels = np.asarray(train_data.y if isinstance(train_data, Split) else train_data[1])
         if len(train_labels) and (train_labels.min() < 0 or train_labels.max() >= len(CLASS_NAMES)):
             raise ValueError(f"labels must be integers in 0..{len(CLASS_NAMES) - 1}")
         build = lambda: self._build_network(len(feature_names), scaler["offset"], scaler["scale"])  # noqa: E731
@@ -176,7 +165,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_windows(self, X, fitting=False):
         _refuse_prepared(X)
-        if _is_split(X):
+        if isinstance(X, Split):
             X = X.X
         if not hasattr(X, "shape") or not hasattr(X, "__getitem__"):
             X = np.asarray(X, dtype=np.float32)
@@ -193,7 +182,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     def _labelled(self, X, y):
         """Windows and labels from a `Split` (its own labels unless ``y`` is given) or from ``X, y``."""
         _refuse_prepared(X)
-        if _is_split(X):
+        if isinstance(X, Split):
             X, y = X.X, X.y if y is None else y
         if y is None:
             raise ValueError("y is required with windows; or pass a Split, which carries its labels")
@@ -210,8 +199,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities.
 
         Args:
-            X: raw windows ``(n, sequence_length, n_features)`` (ndarray or lazy window array), or
-                a `Split`.
+            X: raw windows ``(n, sequence_length, n_features)`` (ndarray or lazy window array), or a `Split`.
 
         Returns:
             float32 ``(n, 3)`` in ``CLASS_NAMES`` order; each row sums to 1.
@@ -244,8 +232,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             DataFrame indexed by the date of each window's last bar, columns ``CLASS_NAMES``.
 
         Raises:
-            ModelFileError: the model reads features that neither the bars nor `compute_features`
-                provide.
+            ModelFileError: the model reads features that neither the bars nor `compute_features` provide.
             DataError: the bars are too few for one complete window.
         """
         self._check_fitted()
@@ -345,16 +332,15 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     def load(self, path):
         """Load a model file into this object, replacing its hyperparameters and state.
 
-        The network is rebuilt from the metadata under float32 and the weights are read into it,
-        so a file trained under mixed precision predicts in float32 on any machine. A format-1
-        file's metadata is upgraded to format 2 in `metadata_`.
+        The network is rebuilt under float32 and the weights are read into it (`saving.read_network`);
+        a format-1 file's metadata is upgraded to format 2 in `metadata_`.
 
         Returns:
             self.
 
         Raises:
-            ModelFileError: see `read_metadata`; also a file holding another model class, invalid
-                hyperparameters, or weights that do not fit the rebuilt network.
+            ModelFileError: see `read_metadata`; also another model class, invalid hyperparameters, or
+                weights that do not fit the rebuilt network.
         """
         meta = read_metadata(path)
         if meta["model_class"] != type(self).__name__:
