@@ -24,7 +24,7 @@ def trained(tmp_path_factory, aapl):
 def test_backtest_prints_the_table_and_writes_plot_and_json(trained, tmp_path, capsys):
     path, csv, report = trained
     out_png, out_json = tmp_path / "eq.png", tmp_path / "bt.json"
-    code = main(["backtest", "--model", str(path), "--data-path", str(csv), "--confidence-threshold", "0.34",
+    code = main(["backtest", "--model-path", str(path), "--data-path", str(csv), "--confidence-threshold", "0.34",
                  "--plot", str(out_png), "--json", str(out_json)])
     assert code == 0
     captured = capsys.readouterr()
@@ -41,7 +41,7 @@ def test_backtest_prints_the_table_and_writes_plot_and_json(trained, tmp_path, c
 
 def test_start_inside_training_warns_that_it_is_in_sample(trained, capsys):
     path, csv, report = trained
-    code = main(["backtest", "--model", str(path), "--data-path", str(csv), "--start", "2016-01-04"])
+    code = main(["backtest", "--model-path", str(path), "--data-path", str(csv), "--start", "2016-01-04"])
     assert code == 0
     assert "in sample" in capsys.readouterr().err
 
@@ -66,7 +66,8 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys, case):
     else:
         extra = ["--start", "2018-01-01", "--end", "2017-01-01"]
     try:
-        code = main(["backtest", "--model", model, "--data-path", data, "--plot", str(tmp_path / "eq.png"), *extra])
+        code = main(["backtest", "--model-path", model, "--data-path", data, "--plot", str(tmp_path / "eq.png"),
+                     *extra])
     except SystemExit as exc:  # argparse's own errors
         code = exc.code
     assert code == 2

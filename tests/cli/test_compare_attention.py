@@ -15,14 +15,6 @@ COLUMNS = ["model", "accuracy", "balanced", "acc", "macro-F1", "log", "loss", "I
 
 
 @pytest.fixture(scope="module")
-def aapl_csv(tmp_path_factory, aapl):
-    """The last 600 real AAPL bars as a lower-case CSV (2015-08 .. 2018-01)."""
-    path = tmp_path_factory.mktemp("bars") / "AAPL.csv"
-    aapl.iloc[-600:][["open", "high", "low", "close", "volume"]].to_csv(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def model_files(tmp_path_factory, aapl):
     """A tiny Attention-LSTM and a tiny plain LSTM (no attention layer), fitted one epoch and saved."""
     from skills.data import prepare_dataset
@@ -45,7 +37,7 @@ def _error_line(capsys):
 
 def test_compare_prints_one_row_per_model_and_baseline_and_writes_json_and_plot(tmp_path, aapl_csv, capsys):
     out_json, out_png = tmp_path / "compare.json", tmp_path / "compare.png"
-    code = main(["compare", "--data-path", str(aapl_csv), "--models", "lstm", "--folds", "2", *TINY,
+    code = main(["compare", "--data-path", str(aapl_csv), "--models", "lstm", "--n-splits", "2", *TINY,
                  "--json", str(out_json), "--plot", str(out_png)])
     assert code == 0
     out = capsys.readouterr().out
@@ -68,7 +60,7 @@ def test_compare_prints_one_row_per_model_and_baseline_and_writes_json_and_plot(
     assert lstm["epochs_run"] == 1 and lstm["n"] == first["windows"]["test"]
     assert set(lstm["backtest"]) == {"AAPL"} and lstm["buy_and_hold_return"] is not None
     assert first["results"]["majority"]["ic"] is None
-    assert report["flags"]["folds"] == 2
+    assert report["flags"]["n_splits"] == 2
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"wrote {out_json}, {out_png}" in out
 
@@ -80,7 +72,7 @@ def test_compare_prints_one_row_per_model_and_baseline_and_writes_json_and_plot(
         (["--models", "lstm,lstm"], "--models must list distinct names"),
         (["--models", "lstm", "--json", "{tmp}/out.txt"], "--json must end in .json"),
         (["--models", "lstm", "--plot", "{tmp}/plot"], "--plot must end in a suffix"),
-        (["--models", "transformer", "--d-model", "6", "--num-heads", "4"], "multiple of --num-heads"),
+        (["--models", "transformer", "--d-model", "6", "--num-heads", "4"], "must be a multiple of `num_heads`"),
     ],
 )
 def test_compare_user_errors_print_one_line_and_write_nothing(tmp_path, aapl_csv, capsys, flags, message):
@@ -105,7 +97,7 @@ def test_compare_missing_or_too_short_data(tmp_path, aapl, capsys):
 
 def test_attention_draws_the_chosen_windows(tmp_path, aapl_csv, model_files, capsys):
     out = tmp_path / "attention.png"
-    code = main(["attention", "--model", str(model_files["attention"]), "--data-path", str(aapl_csv),
+    code = main(["attention", "--model-path", str(model_files["attention"]), "--data-path", str(aapl_csv),
                  "--start", "2017-06-01", "--end", "2017-09-29", "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
@@ -128,7 +120,7 @@ def test_attention_draws_the_chosen_windows(tmp_path, aapl_csv, model_files, cap
 
 def test_attention_default_is_the_last_windows(tmp_path, aapl_csv, model_files, capsys):
     out = tmp_path / "a.png"
-    assert main(["attention", "--model", str(model_files["attention"]), "--data-path", str(aapl_csv),
+    assert main(["attention", "--model-path", str(model_files["attention"]), "--data-path", str(aapl_csv),
                  "--last", "40", "--out", str(out)]) == 0
     assert capsys.readouterr().out.startswith("40 windows of AAPL, ") and out.stat().st_size > 0
 
@@ -148,7 +140,7 @@ def test_attention_user_errors_print_one_line_and_write_nothing(tmp_path, aapl_c
     path = model_files.get(model, tmp_path / "missing.h5")
     flags = [flag.replace("{tmp}", str(tmp_path)) for flag in flags]
     out = ["--out", str(tmp_path / "attention.png")] if "--out" not in flags else []
-    code = main(["attention", "--model", str(path), "--data-path", str(aapl_csv), *flags, *out])
+    code = main(["attention", "--model-path", str(path), "--data-path", str(aapl_csv), *flags, *out])
     assert code == 2
     line = _error_line(capsys)
     assert line.startswith("skills attention: error:") and message in line
@@ -156,7 +148,7 @@ def test_attention_user_errors_print_one_line_and_write_nothing(tmp_path, aapl_c
 
 
 def test_attention_needs_one_csv(tmp_path, data_dir, model_files, capsys):
-    assert main(["attention", "--model", str(model_files["attention"]), "--data-path", str(data_dir),
+    assert main(["attention", "--model-path", str(model_files["attention"]), "--data-path", str(data_dir),
                  "--out", str(tmp_path / "a.png")]) == 2
     assert "give one ticker's CSV file" in _error_line(capsys)
     assert list(tmp_path.iterdir()) == []
