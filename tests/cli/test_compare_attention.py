@@ -70,6 +70,7 @@ def test_compare_prints_one_row_per_model_and_baseline_and_writes_json_and_plot(
     [
         (["--models", "lstm,gru"], "--models must list distinct names"),
         (["--models", "lstm,lstm"], "--models must list distinct names"),
+        (["--models", "lstm", "--baselines", "majority,oracle"], "--baselines must list distinct names"),
         (["--models", "lstm", "--json", "{tmp}/out.txt"], "--json must end in .json"),
         (["--models", "lstm", "--plot", "{tmp}/plot"], "--plot must end in a suffix"),
         (["--models", "transformer", "--d-model", "6", "--num-heads", "4"], "must be a multiple of `num_heads`"),
