@@ -1,0 +1,28 @@
+"""The one trainer: options, precision policy, `train`, and backup/resume of a run.
+
+`train` compiles a network and fits it; every model of the package trains through it. `TrainConfig`
+holds its options and the package's only training defaults.
+"""
+
+from skills.training.backup import TrainingBackup, TrainingError, remove_backup, run_fingerprint
+from skills.training.config import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
+from skills.training.precision import gpu_available, precision_scope, resolve_precision
+from skills.training.trainer import TrainResult, balanced_class_weights, make_optimizer, train
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "PRECISIONS",
+    "OPTIMIZERS",
+    "LR_SCHEDULES",
+    "resolve_precision",
+    "precision_scope",
+    "gpu_available",
+    "balanced_class_weights",
+    "make_optimizer",
+    "train",
+    "TrainingError",
+    "TrainingBackup",
+    "run_fingerprint",
+    "remove_backup",
+]

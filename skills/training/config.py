@@ -1,0 +1,112 @@
+"""The trainer's options: `TrainConfig`, the package's one set of training defaults, and its choices."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["TrainConfig", "PRECISIONS", "OPTIMIZERS", "LR_SCHEDULES"]
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+LR_SCHEDULES = ("plateau", "cosine", "constant")
+
+# the options a model file records: those that change what a run learns (not where it logs or backs up)
+_HYPERPARAMETERS = ("epochs", "batch_size", "learning_rate", "optimizer", "lr_schedule", "clipnorm", "patience",
+                    "class_weight", "seed")
+
+
+@dataclass
+class TrainConfig:
+    """Options of the trainer (one field per CLI flag).
+
+    These defaults are the package's only training defaults: the command line (``train`` and ``compare``)
+    and ``model.fit`` take theirs from here. They are those of the main job (``python
+    train_attention_lstm.py``): ``epochs`` is only an upper bound, since early stopping on the validation
+    loss ends a run sooner, so 100 leaves room without costing time; a batch of 32 windows is the seed's.
+
+    Attributes:
+        epochs: int, default 100. Upper bound; early stopping usually ends sooner.
+        batch_size: int, default 32.
+        learning_rate: float, default 1e-3. Initial learning rate.
+        optimizer: ``"adam"`` (default), ``"adamw"``, ``"rmsprop"`` or ``"sgd"`` (momentum 0.9).
+        lr_schedule: ``"plateau"`` (default, ReduceLROnPlateau halving after patience // 2 epochs),
+            ``"cosine"`` (CosineDecay over all steps) or ``"constant"``.
+        clipnorm: float or None, default 1.0. Gradient norm clipping.
+        patience: int, default 5. EarlyStopping patience in epochs (best weights restored).
+        class_weight: ``None`` (default) or ``"balanced"`` (sklearn ``compute_class_weight``, applied
+            as per-sample weights).
+        precision: one of `PRECISIONS`, default ``"auto"`` (mixed_float16 if a GPU is visible to
+            the backend, else float32).
+        seed: int or None, default 42. Passed to ``keras.utils.set_random_seed`` and the shuffler.
+        tensorboard_dir: str or None. TensorBoard logs (TensorFlow backend only; ignored with a
+            warning elsewhere).
+        verbose: int, default 1. Keras progress bars (0 silent, 1 bar, 2 one line per epoch).
+        backup_dir: str or None. Back the run up into this folder after every epoch
+            (`TrainingBackup`) and, when it already holds a backup of the same run, resume from
+            it. The folder stays after training; delete it with `remove_backup` once the model
+            is saved.
+    """
+
+    epochs: int = 100
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    lr_schedule: str = "plateau"
+    clipnorm: float | None = 1.0
+    patience: int = 5
+    class_weight: str | None = None
+    precision: str = "auto"
+    seed: int | None = 42
+    tensorboard_dir: str | None = None
+    verbose: int = 1
+    backup_dir: str | None = None
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}. Received: optimizer={self.optimizer!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"`lr_schedule` must be one of {LR_SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}"
+            )
+        if self.clipnorm is not None and not self.clipnorm > 0:
+            raise ValueError(f"`clipnorm` must be > 0 or None. Received: clipnorm={self.clipnorm!r}")
+        if self.patience < 0:
+            raise ValueError(f"`patience` must be >= 0. Received: patience={self.patience!r}")
+        if self.class_weight not in (None, "balanced"):
+            raise ValueError(
+                f"`class_weight` must be None or 'balanced'. Received: class_weight={self.class_weight!r}"
+            )
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"`precision` must be one of {PRECISIONS}. Received: precision={self.precision!r}")
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A copy with some fields changed; ``None`` values are ignored, unknown names raise TypeError."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise TypeError(f"unknown training option(s) {unknown}; known: {sorted(names)}")
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def hyperparameters(self) -> dict:
+        """The options that shape what a run learns, as plain JSON values, for a model file to record.
+
+        Returns:
+            dict with ``epochs``, ``batch_size``, ``learning_rate``, ``optimizer``, ``lr_schedule``,
+            ``clipnorm``, ``patience``, ``class_weight`` and ``seed`` (precision, logging and backup
+            options are left out: the precision a run used is resolved by the trainer).
+        """
+        return {name: _plain(getattr(self, name)) for name in _HYPERPARAMETERS}
+
+
+def _plain(value):
+    """A NumPy scalar as the Python number it holds (JSON writes those); anything else as it is."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,222 @@
+"""The one trainer: precision policy, optimizer, schedule, callbacks and `fit` for every network.
+
+Models differ only in their network-building function; everything that compiles a network and calls
+`fit` lives here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+import numpy as np
+
+from skills.data.windows import WindowDataset
+from skills.training.backup import TrainingBackup, TrainingError, all_finite, run_fingerprint
+from skills.training.config import TrainConfig
+from skills.training.precision import precision_scope
+
+__all__ = ["TrainResult", "balanced_class_weights", "make_optimizer", "train"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What `train` returns.
+
+    Attributes:
+        network: the trained ``keras.Model``, holding the best epoch's weights.
+        history: the Keras History (every epoch of a resumed run).
+        precision: str, the dtype policy trained under (``"auto"`` resolved).
+        best_epoch: int, the 1-based epoch whose weights ``network`` holds.
+    """
+
+    network: keras.Model
+    history: keras.callbacks.History
+    precision: str
+    best_epoch: int
+
+    @property
+    def epochs_run(self) -> int:
+        """The number of epochs trained (those of a resumed run's first part included)."""
+        return len(self.history.history.get("loss", []))
+
+
+def balanced_class_weights(y, n_classes: int = 3) -> np.ndarray:
+    """Per-class weights ``n / (k * count)`` (sklearn "balanced"); absent classes get weight 0."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.asarray(y)
+    present = np.unique(y)
+    weights = np.zeros(n_classes, dtype=np.float32)
+    weights[present] = compute_class_weight("balanced", classes=present, y=y)
+    return weights
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The optimizer named in ``config`` with its clipping and learning-rate schedule."""
+    rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch)
+        )
+    kwargs = {"learning_rate": rate, "clipnorm": config.clipnorm}
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(**kwargs)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(**kwargs)
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(**kwargs)
+    return keras.optimizers.SGD(momentum=0.9, **kwargs)
+
+
+def _tensorboard_callback(log_dir):
+    """TensorBoard writes through TensorFlow; on other backends warn and skip it."""
+    if keras.backend.backend() != "tensorflow":
+        log.warning("TensorBoard logging needs the TensorFlow backend; skipped on %s", keras.backend.backend())
+        return None
+    return keras.callbacks.TensorBoard(log_dir=str(log_dir))
+
+
+def _as_batches(data, config: TrainConfig, training: bool, weights=None):
+    """A PyDataset from a Split-like object (``.X``, ``.y``, ``.dataset(...)``) or an ``(X, y)`` tuple."""
+    sample_weight = None if weights is None else weights[np.asarray(_labels(data))]
+    if hasattr(data, "dataset") and hasattr(data, "y"):
+        return data.dataset(
+            batch_size=config.batch_size, shuffle=training, seed=config.seed, sample_weight=sample_weight
+        )
+    X, y = data[0], data[1]
+    return WindowDataset(X, np.asarray(y), sample_weight, config.batch_size, shuffle=training, seed=config.seed)
+
+
+def _labels(data):
+    return data.y if hasattr(data, "y") else data[1]
+
+
+class _StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """`TerminateOnNaN` that remembers where the loss went NaN (or inf) instead of printing it."""
+
+    epoch = 0
+    stopped_at = None  # (epoch, batch, loss), 0-based
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss) and self.stopped_at is None:
+            self.stopped_at = (self.epoch, batch, float(loss))
+            self.model.stop_training = True
+
+
+def train(
+    build_network: Callable[[], keras.Model],
+    train_data,
+    validation_data=None,
+    config: TrainConfig | None = None,
+    callbacks=None,
+) -> TrainResult:
+    """Build a network under the chosen precision, compile it and fit it.
+
+    Args:
+        build_network: callable with no arguments returning an uncompiled ``keras.Model`` whose
+            output is ``(batch, 3)`` softmax probabilities (float32). It is called inside the
+            precision scope, after seeding.
+        train_data: a training ``Split`` (``.X``, ``.y``, ``.dataset()``) or an ``(X, y)`` tuple.
+        validation_data: a validation ``Split``, an ``(X, y)`` tuple, or None. It is the
+            time-ordered validation split that EarlyStopping and ReduceLROnPlateau watch; without
+            it they watch the training loss.
+        config: TrainConfig or None (defaults).
+        callbacks: extra Keras callbacks, run after the trainer's own.
+
+    Returns:
+        TrainResult with ``network`` (best weights restored), ``history`` (the Keras History, all
+        epochs of a resumed run), ``precision`` (the dtype policy used) and ``best_epoch``. The
+        global dtype policy is restored afterwards. A loss that becomes NaN or inf stops training:
+        the best weights of the finished epochs are kept, with a warning that says where it happened.
+
+    Raises:
+        ValueError: empty training data or a bad option.
+        TrainingError: the loss became NaN before any epoch finished (no weights worth keeping),
+            or ``config.backup_dir`` holds a backup of a different run.
+    """
+    config = config or TrainConfig()
+    if len(_labels(train_data)) == 0:
+        raise ValueError("the training data holds no windows")
+    if validation_data is not None and len(_labels(validation_data)) == 0:
+        validation_data = None
+    with precision_scope(config.precision) as precision:
+        log.info("training under dtype policy %s (backend %s)", precision, keras.backend.backend())
+        if config.seed is not None:
+            keras.utils.set_random_seed(int(config.seed))
+        network = build_network()
+        weights = balanced_class_weights(_labels(train_data)) if config.class_weight == "balanced" else None
+        train_batches = _as_batches(train_data, config, training=True, weights=weights)
+        val_batches = None if validation_data is None else _as_batches(validation_data, config, training=False)
+        network.compile(
+            optimizer=make_optimizer(config, len(train_batches)),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        monitor = "val_loss" if val_batches is not None else "loss"
+        nan_guard = _StopOnNaN()
+        stopper = keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=config.patience, restore_best_weights=True, verbose=min(config.verbose, 1)
+        )
+        own = [nan_guard, stopper]
+        if config.lr_schedule == "plateau":
+            own.append(
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor=monitor, factor=0.5, patience=max(1, config.patience // 2), min_lr=1e-6
+                )
+            )
+        backup = None
+        if config.backup_dir:  # after the callbacks whose counters it carries over
+            backup = TrainingBackup(config.backup_dir, run_fingerprint(network, train_data, validation_data, config),
+                                    watched=own[1:], batches=train_batches)
+            own.append(backup)
+            _log_resume(backup, config)
+        if config.tensorboard_dir:
+            board = _tensorboard_callback(config.tensorboard_dir)
+            if board is not None:
+                own.append(board)
+        history = network.fit(
+            train_batches,
+            validation_data=val_batches,
+            epochs=config.epochs,
+            shuffle=False,  # the batches shuffle their windows; a resumed run replays that, not NumPy's global RNG
+            callbacks=own + list(callbacks or []),
+            verbose=config.verbose,
+        )
+        if backup is not None:
+            history.history = backup.history
+            history.epoch = list(range(len(backup.history.get("loss", []))))
+    _check_nan_stop(nan_guard, stopper, network)
+    return TrainResult(network=network, history=history, precision=precision, best_epoch=stopper.best_epoch + 1)
+
+
+def _log_resume(backup: TrainingBackup, config: TrainConfig) -> None:
+    if backup.resume_epoch >= config.epochs:
+        log.warning("resuming: %s holds this run's finished training (%d epochs); nothing left to train",
+                    backup.backup_dir, backup.epochs_done)
+    elif backup.epochs_done:
+        log.warning("resuming from epoch %d of %d: %s holds %d finished epoch(s) of this run",
+                    backup.epochs_done + 1, config.epochs, backup.backup_dir, backup.epochs_done)
+
+
+def _check_nan_stop(nan_guard: _StopOnNaN, stopper, network) -> None:
+    """After a NaN stop: warn and keep the best weights, or raise when no epoch finished cleanly."""
+    if nan_guard.stopped_at is None:
+        return
+    epoch, batch, loss = nan_guard.stopped_at
+    where = f"epoch {epoch + 1}, batch {batch + 1}"
+    if not all_finite(network):
+        raise TrainingError(
+            f"the training loss became {loss} at {where}, before any epoch finished cleanly, so there are no "
+            "weights to keep; lower the learning rate, or look for extreme values in the data"
+        )
+    log.warning("the training loss became %s at %s: training stopped and kept the best weights so far (epoch %d); "
+                "a lower learning rate may avoid this", loss, where, stopper.best_epoch + 1)
