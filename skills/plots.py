@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 from skills._atomic import atomic_path  # noqa: E402
 from skills.data.labels import CLASS_NAMES  # noqa: E402
@@ -90,6 +91,9 @@ def plot_training_curves(history, axes=None):
 def plot_confusion_matrix(cm, class_names=CLASS_NAMES, normalize=False, ax=None):
     """A confusion matrix as an annotated heatmap (rows = true class, columns = predicted class).
 
+    Drawn by scikit-learn's `ConfusionMatrixDisplay`, on a colour scale from 0 to the largest count (to 1 when
+    normalised).
+
     Args:
         cm (array-like, shape (k, k)): counts, e.g. `metrics["confusion_matrix"]`.
         class_names (sequence of str, default `CLASS_NAMES`): tick labels, length k.
@@ -110,23 +114,15 @@ def plot_confusion_matrix(cm, class_names=CLASS_NAMES, normalize=False, ax=None)
     if normalize:
         totals = counts.sum(axis=1, keepdims=True)
         values = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-        texts = [[f"{v:.2f}" for v in row] for row in values]
     else:
-        values = counts
-        texts = [[str(int(round(v))) for v in row] for row in values]
+        values = np.rint(counts).astype(np.int64)
     fig, ax = _figure_and_ax(ax, (4.5, 4))
-    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else max(values.max(), 1))
-    threshold = (1 if normalize else max(values.max(), 1)) / 2
-    for i in range(k):
-        for j in range(k):
-            color = "white" if values[i, j] > threshold else "black"
-            ax.text(j, i, texts[i][j], ha="center", va="center", color=color)
-    ax.set_xticks(range(k), labels=list(class_names))
-    ax.set_yticks(range(k), labels=list(class_names))
+    ConfusionMatrixDisplay(values, display_labels=list(class_names)).plot(
+        ax=ax, cmap="Blues", values_format=".2f" if normalize else "d",
+        im_kw={"vmin": 0, "vmax": 1 if normalize else max(values.max(), 1)})
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("confusion matrix" + (" (row-normalised)" if normalize else ""))
-    fig.colorbar(image, ax=ax)
     return fig
 
 

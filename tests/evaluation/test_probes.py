@@ -17,6 +17,8 @@ from skills.models import AttentionLSTMModel
 SEQUENCE_LENGTH = 5
 FIT = dict(epochs=8, batch_size=32, learning_rate=3e-3, verbose=0)
 
+pytestmark = pytest.mark.slow  # each test trains a network for 8 epochs
+
 
 def _bars(returns, seed):
     """Daily bars whose close follows `returns`; open at the previous close, a small random high/low range."""

@@ -1,0 +1,57 @@
+"""Every model metric beside its baselines: the test-split report, walk-forward, and their text tables.
+
+- `baselines`: `make_baseline` (majority class, class prior, LightGBM on the last bar) as a scikit-learn
+  estimator, `LastBarClassifier`;
+- `report`: `score_on_test` (the table `python -m skills train` prints), `training_report` (its JSON report),
+  `compare`, `format_table`, `format_confusion`;
+- `walk_forward`: `walk_forward`, `backtest_metrics`, `summarise`, `format_summary_table`.
+
+The metrics themselves live in `skills.metrics` and are re-exported here. All results are plain Python types,
+ready for `json.dump`; probabilities are `(n, 3)` in `CLASS_NAMES` order.
+"""
+
+from skills.evaluation.baselines import (
+    BASELINES,
+    LastBarClassifier,
+    lightgbm_baseline,
+    majority_baseline,
+    make_baseline,
+    prior_baseline,
+    standard_baselines,
+)
+from skills.evaluation.report import compare, format_confusion, format_table, score_on_test, training_report
+from skills.evaluation.walk_forward import (
+    BACKTEST_KEYS,
+    SUMMARY_KEYS,
+    backtest_metrics,
+    format_summary_table,
+    summarise,
+    walk_forward,
+)
+from skills.metrics import N_CLASSES, classification_metrics, signal_metrics, signal_score, split_metrics
+
+__all__ = [
+    "classification_metrics",
+    "signal_score",
+    "signal_metrics",
+    "split_metrics",
+    "N_CLASSES",
+    "BASELINES",
+    "make_baseline",
+    "LastBarClassifier",
+    "majority_baseline",
+    "prior_baseline",
+    "lightgbm_baseline",
+    "standard_baselines",
+    "compare",
+    "score_on_test",
+    "training_report",
+    "format_table",
+    "format_confusion",
+    "BACKTEST_KEYS",
+    "SUMMARY_KEYS",
+    "backtest_metrics",
+    "walk_forward",
+    "summarise",
+    "format_summary_table",
+]

@@ -1,0 +1,211 @@
+"""The baselines every model metric stands beside: one factory, one scikit-learn estimator.
+
+Next-bar direction is close to a coin toss and class balance moves the floor, so a model's figures are read
+beside baselines fitted on the same training rows: the majority class (`DummyClassifier(strategy=
+"most_frequent")`), the training class prior (`strategy="prior"`, the reference for log loss) and LightGBM on
+the last bar's features. `make_baseline` returns any of them as an unfitted `LastBarClassifier`, which `clone`,
+`get_params` and `score` treat like any scikit-learn classifier and `run_backtest` trades like a model.
+
+Example:
+    >>> import numpy as np
+    >>> baseline = make_baseline("majority").fit(np.zeros((4, 2)), [0, 2, 2, 1])
+    >>> baseline.predict_proba(np.zeros((1, 2))).tolist()
+    [[0.0, 0.0, 1.0]]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.dummy import DummyClassifier
+from sklearn.utils.validation import check_is_fitted
+
+from skills.data.labels import CLASS_NAMES
+from skills.data.windows import feature_windows
+from skills.metrics import N_CLASSES, _check_labels
+
+__all__ = ["BASELINES", "LastBarClassifier", "make_baseline", "majority_baseline", "prior_baseline",
+           "lightgbm_baseline", "standard_baselines"]
+
+#: The baselines `make_baseline` builds, in the order the reports show them.
+BASELINES = ("majority", "prior", "lightgbm")
+
+
+def _last_bar(X, name="X"):
+    """The features of each window's last bar as float64 rows `(n, n_features)`."""
+    if hasattr(X, "values") and hasattr(X, "ends"):  # a lazy WindowArray: read the last rows, no N×T×F copy
+        return np.asarray(X.values[X.ends], dtype=np.float64)
+    arr = np.asarray(X, dtype=np.float64)
+    if arr.ndim == 3:  # windows (n, sequence_length, n_features): keep the bar the label belongs to
+        arr = arr[:, -1, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be (n, n_features) or windows (n, T, n_features), got shape {arr.shape}")
+    return arr
+
+
+class LastBarClassifier(ClassifierMixin, BaseEstimator):
+    """A classifier of each window's last bar, with the `predict_frame` that `run_backtest` calls.
+
+    With the same `sequence_length` as a sequence model it predicts on exactly the bars that model has a window
+    for, so a baseline trades the same period beside the same buy-and-hold.
+
+    Parameters
+    ----------
+    estimator : scikit-learn classifier
+        Unfitted; a clone of it is fitted on the last bar of each training window.
+    feature_names : sequence of str, default=None
+        The `compute_features` columns the rows hold, in order; `predict_frame` needs them.
+    sequence_length : int, default=1
+        `predict_frame` predicts only where a window of this many complete bars ends.
+
+    Attributes
+    ----------
+    estimator_ : the fitted clone (a class-prior `DummyClassifier` when the training labels hold one class).
+    classes_ : ndarray of shape (3,), `[0, 1, 2]` (`CLASS_NAMES` order).
+    n_features_in_ : int, features per bar.
+    """
+
+    def __init__(self, estimator, feature_names=None, sequence_length=1):
+        self.estimator = estimator
+        self.feature_names = feature_names
+        self.sequence_length = sequence_length
+
+    def fit(self, X, y):
+        """Fit a clone of `estimator` on the last bar of each window.
+
+        Args:
+            X: a lazy `WindowArray`, windows `(n, T, n_features)`, or last-bar rows `(n, n_features)`.
+            y (array-like of int, shape (n,)): class ids in {0, 1, 2}.
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: `y` is not class ids, its length differs from `X`'s, or `feature_names` does not
+                match the number of features.
+        """
+        rows = _last_bar(X)
+        y = _check_labels(y, "y")
+        if len(rows) != len(y):
+            raise ValueError(f"X has {len(rows)} rows but y has {len(y)}")
+        if self.feature_names is not None and len(self.feature_names) != rows.shape[1]:
+            raise ValueError(f"X has {rows.shape[1]} features but feature_names names {len(self.feature_names)}")
+        if len(np.unique(y)) < 2:  # LightGBM refuses a single class; every baseline's answer is this anyway
+            self.estimator_ = DummyClassifier(strategy="prior").fit(rows, y)
+        else:
+            self.estimator_ = clone(self.estimator).fit(rows, y)
+        self.classes_ = np.arange(N_CLASSES)
+        self.n_features_in_ = rows.shape[1]
+        return self
+
+    def predict_proba(self, X):
+        """Probabilities of windows (their last bar) or of last-bar rows.
+
+        Returns:
+            np.ndarray: `(n, 3)` float64 in `CLASS_NAMES` order; 0 for a class absent from training.
+
+        Raises:
+            NotFittedError: before `fit`.
+            ValueError: `X` has another number of features than the training rows.
+        """
+        check_is_fitted(self, "estimator_")
+        rows = _last_bar(X)
+        if rows.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {rows.shape[1]} features, the baseline was fitted on {self.n_features_in_}")
+        out = np.zeros((len(rows), N_CLASSES), dtype=np.float64)
+        out[:, np.asarray(self.estimator_.classes_, dtype=np.int64)] = self.estimator_.predict_proba(rows)
+        return out
+
+    def predict(self, X):
+        """Class ids `(n,)`: the most probable class of each row."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def predict_frame(self, ohlcv):
+        """Probabilities of every bar that ends a complete window, as a DataFrame indexed by date.
+
+        Raises:
+            ValueError: `feature_names` was not given.
+            DataError: the bars lack a feature or are too few for one window.
+        """
+        if self.feature_names is None:
+            raise ValueError("predict_frame needs the baseline's feature_names; pass them to make_baseline")
+        windows, dates = feature_windows(ohlcv, self.feature_names, self.sequence_length)
+        return pd.DataFrame(self.predict_proba(windows), index=pd.DatetimeIndex(dates, name="date"),
+                            columns=list(CLASS_NAMES))
+
+
+def make_baseline(name, *, seed=0, feature_names=None, sequence_length=1):
+    """An unfitted baseline by name.
+
+    Args:
+        name (str): one of `BASELINES`: `"majority"` (the training mode on every row), `"prior"` (the training
+            class frequencies on every row) or `"lightgbm"` (200 trees, learning rate 0.05, 15 leaves,
+            deterministic, 2 threads: the same inputs and seed give the same probabilities).
+        seed (int, default 0): LightGBM's `random_state`.
+        feature_names (sequence of str, optional): the feature columns, for `predict_frame`.
+        sequence_length (int, default 1): window length `predict_frame` predicts on.
+
+    Returns:
+        LastBarClassifier: unfitted.
+
+    Raises:
+        ValueError: `name` is not in `BASELINES`.
+    """
+    if name == "majority":
+        estimator = DummyClassifier(strategy="most_frequent")
+    elif name == "prior":
+        estimator = DummyClassifier(strategy="prior")
+    elif name == "lightgbm":
+        from lightgbm import LGBMClassifier  # imported here: a slow import only this baseline needs
+
+        estimator = LGBMClassifier(n_estimators=200, learning_rate=0.05, num_leaves=15, random_state=seed,
+                                   deterministic=True, force_row_wise=True, n_jobs=2, verbose=-1)
+    else:
+        raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
+    return LastBarClassifier(estimator, feature_names=feature_names, sequence_length=sequence_length)
+
+
+def _fitted_proba(name, X_train, y_train, X_eval, seed=0):
+    y = _check_labels(y_train, "y_train")
+    return make_baseline(name, seed=seed).fit(X_train, y).predict_proba(X_eval)
+
+
+def majority_baseline(y_train, n):
+    """`(n, 3)` one-hot rows on the training split's most frequent class (ties: the lowest class id).
+
+    Raises:
+        ValueError: `y_train` is not 1-D ids in {0, 1, 2}, or `n` is negative.
+    """
+    return _dummy_proba("majority", y_train, n)
+
+
+def prior_baseline(y_train, n):
+    """`(n, 3)` rows equal to the training split's class frequencies (0 for a class absent from training).
+
+    Raises:
+        ValueError: `y_train` is not 1-D ids in {0, 1, 2}, or `n` is negative.
+    """
+    return _dummy_proba("prior", y_train, n)
+
+
+def _dummy_proba(name, y_train, n):
+    if int(n) < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    return _fitted_proba(name, np.zeros((len(np.asarray(y_train)), 1)), y_train, np.zeros((int(n), 1)))
+
+
+def lightgbm_baseline(X_train_last, y_train, X_eval_last, seed=0):
+    """`(n_eval, 3)` probabilities of `make_baseline("lightgbm", seed=seed)` fitted on the training rows.
+
+    `X_train_last` and `X_eval_last` are last-bar rows `(n, n_features)` or windows, reduced to their last bar.
+
+    Raises:
+        ValueError: shapes disagree, or `y_train` is not ids in {0, 1, 2}.
+    """
+    return _fitted_proba("lightgbm", X_train_last, y_train, X_eval_last, seed)
+
+
+def standard_baselines(X_train_last, y_train, X_eval_last, seed=0):
+    """`{name: (n_eval, 3) probabilities}` of every baseline in `BASELINES`, fitted on the training rows."""
+    return {name: _fitted_proba(name, X_train_last, y_train, X_eval_last, seed) for name in BASELINES}

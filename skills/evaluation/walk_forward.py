@@ -1,0 +1,230 @@
+"""Walk-forward comparison: models and baselines fitted fold by fold, scored and backtested on the next block.
+
+- `backtest_metrics`: `skills.strategy.run_backtest` per ticker, averaged over tickers;
+- `walk_forward`: every model and baseline on every fold (`split_metrics` and the backtest figures);
+- `summarise` / `format_summary_table`: mean ± std over folds of `SUMMARY_KEYS`, as a dict and as text.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+import pandas as pd
+
+from skills.data.dataset import as_frames
+from skills.evaluation.baselines import BASELINES, make_baseline
+from skills.evaluation.report import _text_table
+from skills.metrics import mean_std, split_metrics
+
+__all__ = ["BACKTEST_KEYS", "SUMMARY_KEYS", "backtest_metrics", "walk_forward", "summarise", "format_summary_table"]
+
+log = logging.getLogger(__name__)
+
+#: Backtest figures averaged over tickers (`backtest_metrics`) and reported by `walk_forward`.
+BACKTEST_KEYS = ("sharpe", "total_return", "buy_and_hold_return", "max_drawdown", "n_trades")
+#: The figures `walk_forward` summarises over folds (mean ± std), in table order.
+SUMMARY_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ic", "rank_ic", "icir",
+                "sharpe", "total_return", "buy_and_hold_return", "n_trades")
+
+
+def backtest_metrics(model, bars, start, end, tickers=None, **options):
+    """Backtest a fitted model on each ticker from `start` to `end`, and average the figures over tickers.
+
+    Each ticker runs alone through `skills.strategy.run_backtest` on its bars up to `end`; the bars before
+    `start` only warm up the features and the first window (no order before `start`). A ticker the strategy
+    never trades counts as Sharpe 0 (no position, no return; `run_backtest` leaves it undefined). Otherwise a
+    figure's mean is taken over the tickers where it is defined.
+
+    Args:
+        model: a fitted model (anything `run_backtest` accepts).
+        bars (DataFrame or dict[str, DataFrame]): OHLCV bars as from `skills.data.load_ohlcv`.
+        start, end (date-like): first and last bar that may trade.
+        tickers (sequence of str, optional): which tickers to run; default all of `bars`.
+        **options: passed to `run_backtest` (`confidence_threshold`, `cash`, `commission`, ...).
+
+    Returns:
+        dict: the mean over tickers of each of `BACKTEST_KEYS` (None where no ticker defines it), plus
+        `per_ticker` (`{ticker: {key: value}}`).
+
+    Raises:
+        ValueError: a ticker is not in `bars`.
+    """
+    from skills.strategy import run_backtest  # imported here: backtrader is only needed for backtests
+
+    frames = as_frames(bars)  # the one place that names a lone frame's ticker
+    tickers = list(frames) if tickers is None else [str(t) for t in tickers]
+    unknown = [t for t in tickers if t not in frames]
+    if unknown:
+        raise ValueError(f"no bars for ticker(s) {', '.join(unknown)}; have {', '.join(frames)}")
+    end = pd.Timestamp(end)
+    per_ticker = {}
+    for ticker in tickers:
+        result = run_backtest(model, frames[ticker].loc[:end], start=pd.Timestamp(start), end=end, **options)
+        figures = {key: result.metrics.get(key) for key in BACKTEST_KEYS}  # floats, or None where undefined
+        if figures["sharpe"] is None and figures["n_trades"] == 0:
+            figures["sharpe"] = 0.0
+        per_ticker[ticker] = figures
+    means = {key: mean_std(m[key] for m in per_ticker.values())[0] for key in BACKTEST_KEYS}
+    return {**means, "per_ticker": per_ticker}
+
+
+def _score(predictor, fold, bars, backtest_options):
+    """`split_metrics` on the fold's test split, plus the backtest over its block (None figures without bars)."""
+    test = fold.test
+    metrics = split_metrics(test, predictor.predict_proba(test.X))
+    if bars is None:
+        return {**metrics, **dict.fromkeys(BACKTEST_KEYS), "backtest": {}}
+    first, last = fold.bounds.test
+    trading = backtest_metrics(predictor, bars, first, last, sorted(set(test.tickers.tolist())), **backtest_options)
+    return {**metrics, **{key: trading[key] for key in BACKTEST_KEYS}, "backtest": trading["per_ticker"]}
+
+
+def walk_forward(folds, models, *, bars=None, baselines=("majority", "lightgbm"), fit_options=None,
+                 backtest_options=None, seed=0):
+    """Fit every model on each fold's past, score it on the fold's next block, beside the baselines.
+
+    Each fold (e.g. from `skills.data.prepare_walk_forward`) trains a new model on its training split, with
+    early stopping on its validation split, and predicts its test split, the block of dates after it; each
+    baseline (`make_baseline`) is fitted on the same training split. Everything gets `split_metrics` on that
+    block, and with `bars` a backtest on each ticker of the block (`backtest_metrics`: trading from the
+    block's first date to its last, averaged over tickers). The summary is `summarise` of the folds.
+
+    Args:
+        folds (sequence of PreparedData): the walk-forward folds, oldest first.
+        models (Mapping[str, callable]): name -> a function returning a new, unfitted model (a
+            `SequenceClassifier`), called once per fold.
+        bars (DataFrame or dict[str, DataFrame], optional): the bars the folds were made from; None skips the
+            backtests (their figures are then None).
+        baselines (sequence of str, default ("majority", "lightgbm")): names from `BASELINES`.
+        fit_options (dict, optional): keyword arguments for `model.fit` (`epochs`, `patience`, `verbose`, ...).
+        backtest_options (dict, optional): keyword arguments for `run_backtest` (`confidence_threshold`, ...).
+        seed (int, default 0): LightGBM's seed.
+
+    Returns:
+        dict: `folds`, one entry per fold with its `dates`, `windows`, `tickers` and `results` (`{name:
+        metrics}`: `split_metrics`, the `BACKTEST_KEYS`, `backtest` per ticker, and for a model `epochs_run`
+        and `fit_seconds`); and `summary` from `summarise`. Plain Python types.
+
+    Raises:
+        ValueError: no folds, no models or baselines, an unknown baseline, or a name used twice.
+    """
+    folds, models, baselines = list(folds), dict(models), list(baselines)
+    if not folds:
+        raise ValueError("walk_forward needs at least one fold")
+    if not models and not baselines:
+        raise ValueError("walk_forward needs at least one model or baseline")
+    unknown = [name for name in baselines if name not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {unknown}; known: {list(BASELINES)}")
+    clash = sorted(set(models) & set(baselines))
+    if clash:
+        raise ValueError(f"model name(s) {clash} clash with baseline names")
+    fit_options, backtest_options = dict(fit_options or {}), dict(backtest_options or {})
+    records = []
+    for number, fold in enumerate(folds, start=1):
+        results = {}
+        for name, make in models.items():
+            started = time.perf_counter()
+            model = make().fit(fold, **fit_options)
+            fit_seconds = time.perf_counter() - started
+            results[name] = {**_score(model, fold, bars, backtest_options),
+                             "epochs_run": len(getattr(model, "history_", {}).get("loss", [])),
+                             "fit_seconds": round(fit_seconds, 1)}
+            log.info("fold %d/%d %-22s macro-F1 %.3f  IC %s  Sharpe %s  (%d epochs, %.0f s)", number, len(folds),
+                     name, results[name]["macro_f1"], _fmt(results[name]["ic"]), _fmt(results[name]["sharpe"]),
+                     results[name]["epochs_run"], fit_seconds)
+        for name in baselines:
+            baseline = make_baseline(name, seed=seed, feature_names=fold.feature_names,
+                                     sequence_length=fold.sequence_length).fit(fold.train.X, fold.train.y)
+            results[name] = _score(baseline, fold, bars, backtest_options)
+        records.append({
+            "fold": number,
+            "dates": fold.bounds.to_dict(),
+            "windows": {split.name: len(split) for split in (fold.train, fold.val, fold.test)},
+            "tickers": sorted(set(fold.test.tickers.tolist())),
+            "results": results,
+        })
+    return {"folds": records, "summary": summarise(records)}
+
+
+def _fmt(value, digits=3):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def summarise(records):
+    """Mean and standard deviation (ddof=1) over folds of each of `SUMMARY_KEYS`, per model or baseline.
+
+    Args:
+        records (sequence of dict): `walk_forward(...)["folds"]`.
+
+    Returns:
+        dict: `{name: {key: {"mean", "std", "values"}}}`, sorted by mean macro-F1, best first; a mean or std
+        is None where fewer than one (two) folds define the figure.
+    """
+    summary = {}
+    for name in records[0]["results"]:
+        summary[name] = {}
+        for key in SUMMARY_KEYS:
+            values = [record["results"][name][key] for record in records]
+            mean, std = mean_std(values)
+            summary[name][key] = {"mean": mean, "std": std, "values": values}
+    return dict(sorted(summary.items(), key=lambda item: -(item[1]["macro_f1"]["mean"] or 0.0)))
+
+
+# (key in a walk_forward summary, column header, scale, decimals)
+_SUMMARY_COLUMNS = (
+    ("accuracy", "accuracy", 1, 3),
+    ("balanced_accuracy", "balanced acc", 1, 3),
+    ("macro_f1", "macro-F1", 1, 3),
+    ("log_loss", "log loss", 1, 3),
+    ("ic", "IC", 1, 3),
+    ("icir", "ICIR", 1, 2),
+    ("sharpe", "Sharpe", 1, 2),
+    ("total_return", "return %", 100, 1),
+    ("buy_and_hold_return", "B&H return %", 100, 1),
+    ("n_trades", "trades", 1, 1),
+)
+
+
+def format_summary_table(summary):
+    """The walk-forward summary as text: one row per model or baseline, `mean ± std` over folds.
+
+    Rows are sorted by mean macro-F1, best first; a figure that is not defined (the baselines' trading
+    columns, the majority's IC) reads `n/a`, and one defined in a single fold has no `± std`.
+
+    Args:
+        summary (Mapping[str, Mapping]): `walk_forward(...)["summary"]`.
+
+    Returns:
+        str: e.g. ::
+
+            model        accuracy  balanced acc  ...  Sharpe       return %  B&H return %
+            lightgbm  0.384±0.010   0.376±0.012  ...     n/a            n/a           n/a
+            majority  0.343±0.020   0.333±0.000  ...     n/a            n/a           n/a
+
+    Raises:
+        ValueError: `summary` is empty or a row lacks a column.
+    """
+    if not isinstance(summary, Mapping) or not summary:
+        raise ValueError("summary must be a non-empty mapping of name -> figures")
+    for name, figures in summary.items():
+        missing = [key for key, *_ in _SUMMARY_COLUMNS if key not in figures]
+        if missing:
+            raise ValueError(f"summary[{name!r}] has no {missing[0]!r}")
+    rows = sorted(summary.items(), key=lambda item: -(item[1]["macro_f1"].get("mean") or 0.0))
+    cells = pd.DataFrame([[_cell(figures[key], scale, digits) for key, _, scale, digits in _SUMMARY_COLUMNS]
+                          for _, figures in rows],
+                         index=[str(name) for name, _ in rows], columns=[label for _, label, *_ in _SUMMARY_COLUMNS])
+    return _text_table(cells, "model")
+
+
+def _cell(figure, scale, digits):
+    """`mean±std` scaled and rounded; `mean` alone without a std; `n/a` without a mean."""
+    mean, std = figure.get("mean"), figure.get("std")
+    if mean is None:
+        return "n/a"
+    if std is None:
+        return f"{mean * scale:.{digits}f}"
+    return f"{mean * scale:.{digits}f}±{std * scale:.{digits}f}"

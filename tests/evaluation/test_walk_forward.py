@@ -1,0 +1,163 @@
+"""Tests for skills.evaluation.walk_forward: baselines fold by fold, backtests, the summary and its table."""
+
+import json
+
+import numpy as np
+import pytest
+
+from skills.data import FEATURE_NAMES
+from skills.evaluation import (
+    BASELINES,
+    SUMMARY_KEYS,
+    backtest_metrics,
+    classification_metrics,
+    format_summary_table,
+    lightgbm_baseline,
+    majority_baseline,
+    make_baseline,
+    signal_metrics,
+    summarise,
+    walk_forward,
+)
+
+
+@pytest.fixture(scope="module")
+def two_tickers(data_dir):
+    from skills.data import load_ohlcv
+
+    return {t: load_ohlcv(data_dir / f"{t}.csv").iloc[-600:] for t in ("AAPL", "GOOG")}
+
+
+@pytest.fixture(scope="module")
+def baseline_report(two_tickers):
+    from skills.data import prepare_walk_forward
+
+    folds = prepare_walk_forward(two_tickers, n_splits=2, sequence_length=10)
+    return folds, walk_forward(folds, {}, bars=two_tickers, baselines=BASELINES)
+
+
+def test_walk_forward_scores_every_baseline_on_every_fold(baseline_report):
+    folds, report = baseline_report
+    assert [record["fold"] for record in report["folds"]] == [1, 2]
+    for fold, record in zip(folds, report["folds"]):
+        assert record["dates"] == fold.bounds.to_dict()
+        assert record["windows"] == {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)}
+        assert record["tickers"] == ["AAPL", "GOOG"]
+        results = record["results"]
+        assert set(results) == set(BASELINES)
+        # the majority baseline is the training mode, scored on the fold's test block
+        expected = classification_metrics(fold.test.y, majority_baseline(fold.train.y, len(fold.test)))
+        assert results["majority"]["macro_f1"] == pytest.approx(expected["macro_f1"])
+        assert results["majority"]["ic"] is None  # a constant score ranks nothing
+        lgb = lightgbm_baseline(fold.train.X, fold.train.y, fold.test.X)
+        assert results["lightgbm"]["ic"] == pytest.approx(
+            signal_metrics(lgb, fold.test.forward_returns, fold.test.dates)["ic"])
+        assert set(results["lightgbm"]["backtest"]) == {"AAPL", "GOOG"}
+        assert results["lightgbm"]["sharpe"] == pytest.approx(
+            np.mean([m["sharpe"] for m in results["lightgbm"]["backtest"].values()]))
+    summary = report["summary"]
+    means = [figures["macro_f1"]["mean"] for figures in summary.values()]
+    assert means == sorted(means, reverse=True)
+    for figures in summary.values():
+        assert set(figures) == set(SUMMARY_KEYS)
+    values = [record["results"]["lightgbm"]["accuracy"] for record in report["folds"]]
+    assert summary["lightgbm"]["accuracy"] == {"mean": pytest.approx(np.mean(values)),
+                                               "std": pytest.approx(np.std(values, ddof=1)), "values": values}
+    assert summarise(report["folds"]) == summary
+    assert json.loads(json.dumps(report)) == report
+
+
+def test_walk_forward_fold_ignores_bars_after_its_test_block(two_tickers, baseline_report):
+    """Rewriting every bar after fold 1's test block (and the bar its last label reads) changes nothing in fold 1."""
+    from skills.data import prepare_walk_forward
+
+    folds, report = baseline_report
+    cut = folds[0].bounds.test[1]
+    rng = np.random.default_rng(1)
+    changed = {}
+    for ticker, bars in two_tickers.items():
+        bars = bars.copy()
+        later = bars.index > bars.index[bars.index.get_loc(cut) + 1]
+        bars.loc[later, ["open", "high", "low", "close"]] *= rng.uniform(0.8, 1.2, (later.sum(), 1))
+        bars.loc[later, "volume"] *= 3
+        changed[ticker] = bars
+    new_folds = prepare_walk_forward(changed, n_splits=2, sequence_length=10)
+    assert new_folds[0].bounds == folds[0].bounds
+    again = walk_forward(new_folds[:1], {}, bars=changed, baselines=BASELINES)
+    assert again["folds"][0] == report["folds"][0]
+
+
+def test_backtest_of_always_up_is_buy_and_hold_and_of_always_flat_is_no_trade(aapl):
+    bars = aapl.iloc[-300:]
+    start = bars.index[150]
+
+    def constant(cls):
+        return make_baseline("majority", feature_names=FEATURE_NAMES).fit(np.zeros((3, len(FEATURE_NAMES))),
+                                                                          [cls] * 3)
+
+    up = backtest_metrics(constant(2), bars, start, bars.index[-1])
+    assert up["n_trades"] == 1 and up["total_return"] == pytest.approx(up["buy_and_hold_return"])
+    assert up["buy_and_hold_return"] == pytest.approx(0.95 * (bars["close"].iloc[-1] / bars["open"].iloc[151] - 1),
+                                                      rel=0.02)
+    flat = backtest_metrics(constant(1), {"AAPL": bars}, start, bars.index[-1])
+    assert flat["per_ticker"]["AAPL"] == {"sharpe": 0.0, "total_return": 0.0, "max_drawdown": 0.0, "n_trades": 0,
+                                          "buy_and_hold_return": pytest.approx(up["buy_and_hold_return"])}
+    with pytest.raises(ValueError, match="MSFT"):
+        backtest_metrics(constant(1), {"AAPL": bars}, start, bars.index[-1], tickers=["MSFT"])
+
+
+def test_walk_forward_rejects_bad_arguments(baseline_report):
+    folds, _ = baseline_report
+    with pytest.raises(ValueError, match="at least one fold"):
+        walk_forward([], {}, baselines=["majority"])
+    with pytest.raises(ValueError, match="model or baseline"):
+        walk_forward(folds, {}, baselines=[])
+    with pytest.raises(ValueError, match="unknown baseline"):
+        walk_forward(folds, {}, baselines=["oracle"])
+    with pytest.raises(ValueError, match="clash"):
+        walk_forward(folds, {"majority": object}, baselines=["majority"])
+
+
+def _figure(values):
+    defined = [v for v in values if v is not None]
+    return {"mean": float(np.mean(defined)) if defined else None,
+            "std": float(np.std(defined, ddof=1)) if len(defined) > 1 else None, "values": values}
+
+
+def test_format_summary_table_rows_sorted_by_macro_f1_with_mean_and_std():
+    base = {key: _figure([0.5, 0.5]) for key in SUMMARY_KEYS}
+    summary = {
+        "majority": {**base, "macro_f1": _figure([0.17, 0.19]), "ic": _figure([None, None])},
+        "lightgbm": {**base, "macro_f1": _figure([0.36, 0.38]), "sharpe": _figure([0.8])},
+    }
+    table = format_summary_table(summary)
+    lines = table.splitlines()
+    assert lines[0].split() == ["model", "accuracy", "balanced", "acc", "macro-F1", "log", "loss", "IC", "ICIR",
+                                "Sharpe", "return", "%", "B&H", "return", "%", "trades"]
+    assert [line.split()[0] for line in lines[1:]] == ["lightgbm", "majority"]
+    lightgbm, majority = (line.split() for line in lines[1:])
+    assert lightgbm[3] == "0.370±0.014" and lightgbm[7] == "0.80"  # one fold: no ± std
+    assert lightgbm[8] == "50.0±0.0"  # returns in per cent
+    assert majority[5] == "n/a"
+    assert len({len(line) for line in lines}) == 1
+    with pytest.raises(ValueError, match="no 'icir'"):
+        format_summary_table({"m": {k: v for k, v in base.items() if k != "icir"}})
+    with pytest.raises(ValueError):
+        format_summary_table({})
+
+
+def test_format_summary_table_keeps_the_readme_layout():
+    rows = {"lightgbm": (0.386, 0.027, 0.323, 0.017, 0.33, 0.12, 0.339, 0.443), "lstm": (0.4, 0.016, 0.315, 0.013,
+                                                                                          0.43, 0.17, 0.0, 0.0)}
+    summary = {}
+    for name, (acc, acc_sd, f1, f1_sd, icir, icir_sd, ret, ret_sd) in rows.items():
+        summary[name] = {key: {"mean": None, "std": None, "values": [None]} for key in SUMMARY_KEYS}
+        summary[name].update(accuracy={"mean": acc, "std": acc_sd}, macro_f1={"mean": f1, "std": f1_sd},
+                             icir={"mean": icir, "std": icir_sd}, total_return={"mean": ret, "std": ret_sd})
+    assert format_summary_table(summary) == (
+        "model        accuracy  balanced acc     macro-F1  log loss   IC       ICIR  Sharpe   return %  "
+        "B&H return %  trades\n"
+        "lightgbm  0.386±0.027           n/a  0.323±0.017       n/a  n/a  0.33±0.12     n/a  33.9±44.3"
+        "           n/a     n/a\n"
+        "lstm      0.400±0.016           n/a  0.315±0.013       n/a  n/a  0.43±0.17     n/a    0.0±0.0"
+        "           n/a     n/a")
