@@ -120,7 +120,7 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
     def __init__(self, backup_dir, fingerprint: str, watched=(), batches=None):
         super().__init__(str(backup_dir), delete_checkpoint=False)
         self.backup_dir = Path(backup_dir)
-        self._training_metadata_path = str(self.backup_dir / _STATE_FILE)
+        self._training_metadata_path = str(self.backup_dir / _STATE_FILE)  # its "epoch" is where fit resumes
         self.fingerprint = fingerprint
         self.watched = [cb for cb in watched if type(cb).__name__ in _CALLBACK_STATE]
         self.batches = batches

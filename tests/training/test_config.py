@@ -1,4 +1,6 @@
-"""The trainer's options: config checks, precision resolution, optimizers, class weights."""
+"""The trainer's options: defaults, checks, hyperparameters, precision resolution, optimizers, class weights."""
+
+import json
 
 import keras
 import numpy as np
@@ -12,6 +14,21 @@ from skills.training import (
     precision_scope,
     resolve_precision,
 )
+
+
+def test_the_defaults_are_the_main_jobs():
+    config = TrainConfig()
+    assert (config.epochs, config.batch_size, config.patience, config.learning_rate) == (100, 32, 5, 1e-3)
+    assert (config.optimizer, config.lr_schedule, config.clipnorm, config.seed) == ("adam", "plateau", 1.0, 42)
+
+
+def test_hyperparameters_are_the_learning_options_as_plain_json():
+    config = TrainConfig(epochs=np.int64(7), class_weight="balanced", verbose=0, backup_dir="somewhere")
+    params = config.hyperparameters()
+    assert params == {"epochs": 7, "batch_size": 32, "learning_rate": 1e-3, "optimizer": "adam",
+                      "lr_schedule": "plateau", "clipnorm": 1.0, "patience": 5, "class_weight": "balanced",
+                      "seed": 42}
+    assert type(params["epochs"]) is int and json.loads(json.dumps(params)) == params
 
 
 def test_config_rejects_bad_values_by_name():
