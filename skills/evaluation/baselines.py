@@ -50,20 +50,17 @@ class LastBarClassifier(ClassifierMixin, BaseEstimator):
     With the same `sequence_length` as a sequence model it predicts on exactly the bars that model has a window
     for, so a baseline trades the same period beside the same buy-and-hold.
 
-    Parameters
-    ----------
-    estimator : scikit-learn classifier
-        Unfitted; a clone of it is fitted on the last bar of each training window.
-    feature_names : sequence of str, default=None
-        The `compute_features` columns the rows hold, in order; `predict_frame` needs them.
-    sequence_length : int, default=1
-        `predict_frame` predicts only where a window of this many complete bars ends.
+    Args:
+        estimator: an unfitted scikit-learn classifier; a clone of it is fitted on the last bar of each window.
+        feature_names (sequence of str, optional): the `compute_features` columns the rows hold, in order;
+            `predict_frame` needs them.
+        sequence_length (int, default 1): `predict_frame` predicts only where a window of this many complete
+            bars ends.
 
-    Attributes
-    ----------
-    estimator_ : the fitted clone (a class-prior `DummyClassifier` when the training labels hold one class).
-    classes_ : ndarray of shape (3,), `[0, 1, 2]` (`CLASS_NAMES` order).
-    n_features_in_ : int, features per bar.
+    Attributes:
+        estimator_: the fitted clone (a class-prior `DummyClassifier` when the training labels hold one class).
+        classes_ (np.ndarray): `[0, 1, 2]`, in `CLASS_NAMES` order.
+        n_features_in_ (int): features per bar.
     """
 
     def __init__(self, estimator, feature_names=None, sequence_length=1):

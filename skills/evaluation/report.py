@@ -5,7 +5,8 @@ beside the model. Both are plain library calls, so a Python user gets the same f
 
 Example:
     >>> import numpy as np
-    >>> results = compare([0, 2], np.eye(3)[[0, 2]], {"majority": majority_baseline([2, 2], 2)})
+    >>> always_up = np.tile([0.0, 0.0, 1.0], (2, 1))
+    >>> results = compare([0, 2], np.eye(3)[[0, 2]], {"majority": always_up})
     >>> print(format_table(results))
     metric         model  majority
     accuracy      1.0000    0.5000
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from skills.data.labels import CLASS_NAMES
-from skills.evaluation.baselines import BASELINES, majority_baseline, make_baseline  # noqa: F401  (doctest)
+from skills.evaluation.baselines import BASELINES, make_baseline
 from skills.metrics import N_CLASSES, classification_metrics
 
 __all__ = ["compare", "score_on_test", "training_report", "format_table", "format_confusion"]
@@ -81,9 +82,9 @@ def score_on_test(model, data, *, name="model", baselines=BASELINES, seed=0):
         ValueError: an unknown baseline, or a baseline named `name`.
     """
     train, test = data.train, data.test
+    proba = model.predict_proba(test.X)
     fitted = {b: make_baseline(b, seed=seed).fit(train.X, train.y) for b in baselines}
-    return compare(test.y, model.predict_proba(test.X), {b: est.predict_proba(test.X) for b, est in fitted.items()},
-                   model_name=name)
+    return compare(test.y, proba, {b: est.predict_proba(test.X) for b, est in fitted.items()}, model_name=name)
 
 
 def training_report(model, data, results, *, name, settings=None, timings=None, files=None):
@@ -141,6 +142,8 @@ def _plain(value):
         return value
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, Path):
         return str(value)
     return value.item() if isinstance(value, np.generic) else str(value)

@@ -60,7 +60,8 @@ def test_score_on_test_puts_the_model_beside_baselines_fitted_on_the_training_sp
 def test_training_report_records_model_data_metrics_and_files(fitted, tmp_path):
     model, data = fitted
     results = score_on_test(model, data, name="attention_lstm", baselines=("majority",))
-    settings = {"data_path": tmp_path / "AAPL.csv", "epochs": 1, "model": "attention_lstm", "start": None}
+    settings = {"data_path": tmp_path / "AAPL.csv", "epochs": 1, "model": "attention_lstm", "start": None,
+                "tickers": ("AAPL",), "extra": {"seed": np.int64(3)}}
     files = {"model": tmp_path / "m.keras", "curves": tmp_path / "m.curves.png"}
     report = training_report(model, data, results, name="attention_lstm", settings=settings,
                              timings={"train_s": 1.5}, files=files)
@@ -71,7 +72,7 @@ def test_training_report_records_model_data_metrics_and_files(fitted, tmp_path):
     assert report["model_path"] == str(tmp_path / "m.keras") and report["files"]["curves"].endswith("curves.png")
     assert report["params"] == model.network_.count_params() > 0
     assert report["flags"] == {"data_path": str(tmp_path / "AAPL.csv"), "epochs": 1, "model": "attention_lstm",
-                               "start": None}
+                               "start": None, "tickers": ["AAPL"], "extra": {"seed": 3}}
     assert report["precision"] == "float32"  # no GPU here: the policy trained under
     assert report["data"] == {
         "path": str(tmp_path / "AAPL.csv"),

@@ -67,6 +67,29 @@ def test_walk_forward_scores_every_baseline_on_every_fold(baseline_report):
     assert json.loads(json.dumps(report)) == report
 
 
+@pytest.mark.slow
+def test_walk_forward_fits_a_new_model_per_fold_and_scores_it_on_the_next_block(baseline_report):
+    from skills.metrics import split_metrics
+    from skills.models import AttentionLSTMModel
+
+    folds, _ = baseline_report
+
+    def tiny():
+        return AttentionLSTMModel(sequence_length=10, lstm_units=4, attention_units=4)
+
+    fit_options = dict(epochs=1, batch_size=256, seed=5, verbose=0)
+    fold = folds[0]
+    report = walk_forward([fold], {"tiny": tiny}, baselines=["majority"], fit_options=fit_options)
+    result = report["folds"][0]["results"]["tiny"]
+    assert result["epochs_run"] == 1 and result["fit_seconds"] >= 0
+    assert result["sharpe"] is None and result["backtest"] == {}  # no bars: no backtest
+    again = tiny().fit(fold, **fit_options)  # the same seed gives the same network
+    expected = split_metrics(fold.test, again.predict_proba(fold.test.X))
+    for key in ("accuracy", "macro_f1", "log_loss", "ic"):
+        assert result[key] == pytest.approx(expected[key]), key
+    assert set(report["summary"]) == {"tiny", "majority"}
+
+
 def test_walk_forward_fold_ignores_bars_after_its_test_block(two_tickers, baseline_report):
     """Rewriting every bar after fold 1's test block (and the bar its last label reads) changes nothing in fold 1."""
     from skills.data import prepare_walk_forward
