@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skills.metrics import classification_metrics, signal_metrics, signal_score
+from skills.metrics import classification_metrics, mean_std, signal_metrics, signal_score, split_metrics
 
 # Four rows: predictions 0, 2, 2, 0 against truth 0, 1, 2, 2 -> rows 0 and 2 right.
 Y = np.array([0, 1, 2, 2])
@@ -173,3 +173,19 @@ def test_constant_score_has_no_ic():
 def test_signal_metrics_rejects_bad_inputs(proba, r, dates, match):
     with pytest.raises(ValueError, match=match):
         signal_metrics(proba, r, dates)
+
+
+def test_mean_std_skips_none_and_needs_two_values_for_a_spread():
+    assert mean_std([1.0, None, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
+    assert mean_std([None, 4.0]) == (4.0, None)
+    assert mean_std([None, None]) == (None, None)
+
+
+def test_split_metrics_merges_classification_and_signal_metrics_of_a_real_split(aapl):
+    from skills.data import prepare_dataset
+
+    test = prepare_dataset(aapl.iloc[-400:], sequence_length=5).test
+    proba = _proba_from_score(np.clip(test.forward_returns * 20, -0.7, 0.7))  # knows the future: IC near 1
+    m = split_metrics(test, proba)
+    assert m == {**classification_metrics(test.y, proba), **signal_metrics(proba, test.forward_returns, test.dates)}
+    assert m["n"] == len(test) and m["rank_ic"] > 0.9
