@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from skills._atomic import atomic_path
-from skills.data import LABEL_METHODS, SCALERS
+from skills.data import LABEL_METHODS, SCALERS, WALK_FORWARD_MODES
 from skills.evaluation import BASELINES, walk_forward
 from skills.models import MODEL_NAMES, model_params
 from skills.training import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_network_flags(g)
     g = compare.add_argument_group("walk-forward")
     _add(g, "--n-splits", type=_positive_int, default=3, help="expanding (or rolling) folds over time")
-    g.add_argument("--mode", choices=("expanding", "rolling"), default="expanding", help="training window")
+    g.add_argument("--mode", choices=WALK_FORWARD_MODES, default=WALK_FORWARD_MODES[0], help="training window")
     g = compare.add_argument_group("training (each fold)")
     _add_training_flags(g)
     g = compare.add_argument_group("backtest (each fold's test block)")

@@ -16,7 +16,10 @@ from sklearn.model_selection import TimeSeriesSplit
 
 from .io import DataError
 
-__all__ = ["SplitBounds", "chronological_bounds", "walk_forward_bounds"]
+__all__ = ["SplitBounds", "WALK_FORWARD_MODES", "chronological_bounds", "walk_forward_bounds"]
+
+#: How a walk-forward fold's training window moves: from the first date, or a fixed length behind the block.
+WALK_FORWARD_MODES = ("expanding", "rolling")
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,8 @@ def walk_forward_bounds(calendar: pd.DatetimeIndex, n_splits: int = 5, mode: str
         train_size: rolling window length in dates (default: ``len(calendar) // (n_splits + 1)``).
         test_size: dates per test fold (default: scikit-learn's).
     """
-    if mode not in ("expanding", "rolling"):
-        raise ValueError(f"mode must be 'expanding' or 'rolling', got {mode!r}")
+    if mode not in WALK_FORWARD_MODES:
+        raise ValueError(f"mode must be one of {WALK_FORWARD_MODES}, got {mode!r}")
     _check_fraction("val_fraction", val_fraction)
     n = len(calendar)
     max_train = None
