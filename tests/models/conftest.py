@@ -1,5 +1,7 @@
 """Fixtures for the model tests: small real windows, one fitted model per architecture, one quick model."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,16 @@ ARCHITECTURES = {
     "lstm": ("LSTMModel", dict(lstm_units=8)),
     "transformer": ("TransformerModel", dict(d_model=16, num_heads=2, num_layers=1)),
 }
+
+
+def edit_metadata(path, **changes):
+    """Rewrite keys of the metadata record of the .h5 model file at ``path`` (to make a damaged or foreign file)."""
+    import h5py
+
+    with h5py.File(path, "a") as handle:
+        meta = json.loads(handle.attrs["skills_metadata"])
+        meta.update(changes)
+        handle.attrs["skills_metadata"] = json.dumps(meta)
 
 
 def tiny_model(key, **overrides):

@@ -1,16 +1,14 @@
 """Model-file metadata, format 2: each fact once, the training run, checks on what a file holds."""
 
-import json
 from collections import Counter
 
-import h5py
 import pytest
 
 from skills.data import CLASS_NAMES
 from skills.models import ModelFileError, load_model, read_metadata
 from skills.training import TrainConfig
 
-from .conftest import QUICK_FIT
+from .conftest import QUICK_FIT, edit_metadata
 
 LAYOUT = {"format", "format_version", "model_class", "params", "feature_names", "scaler", "class_names",
           "label_rule", "data", "training", "versions"}
@@ -59,13 +57,6 @@ def test_a_model_fitted_on_arrays_has_no_data_block(tiny_data):
     assert model.metadata_["training"]["batch_size"] == 32 and model.metadata_["training"]["epochs_run"] == 1
 
 
-def _edit(path, **changes):
-    with h5py.File(path, "a") as handle:
-        meta = json.loads(handle.attrs["skills_metadata"])
-        meta.update(changes)
-        handle.attrs["skills_metadata"] = json.dumps(meta)
-
-
 def test_what_a_file_holds_is_checked(quick, tmp_path):
     path = quick.save(tmp_path / "quick.h5")
     cases = {
@@ -78,6 +69,6 @@ def test_what_a_file_holds_is_checked(quick, tmp_path):
     for name, (changes, message) in cases.items():
         edited = tmp_path / f"{name}.h5"
         edited.write_bytes(path.read_bytes())
-        _edit(edited, **changes)
+        edit_metadata(edited, **changes)
         with pytest.raises(ModelFileError, match=f"{name}.h5: .*{message}"):
             load_model(edited)

@@ -1,6 +1,5 @@
 """Every architecture: fit, shapes, probabilities, attention, causality, files and their errors."""
 
-import json
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from skills.data import CLASS_NAMES
 from skills.models import AttentionLSTMModel, LSTMModel, ModelFileError, TransformerModel, load_model
 from skills.models.base import read_metadata
 
-from .conftest import ARCHITECTURES, SEQUENCE_LENGTH, tiny_model
+from .conftest import ARCHITECTURES, SEQUENCE_LENGTH, edit_metadata, tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
 ATTENTION = ["attention_bi", "attention_causal"]
@@ -280,17 +279,10 @@ def test_foreign_files(tmp_path):
             load_model(tmp_path / name)
 
 
-def _edit_metadata(path, **changes):
-    with h5py.File(path, "a") as handle:
-        meta = json.loads(handle.attrs["skills_metadata"])
-        meta.update(changes)
-        handle.attrs["skills_metadata"] = json.dumps(meta)
-
-
 def test_unknown_class(saved_h5, tmp_path):
     path = tmp_path / "unknown.h5"
     path.write_bytes(saved_h5.read_bytes())
-    _edit_metadata(path, model_class="GRUModel")
+    edit_metadata(path, model_class="GRUModel")
     with pytest.raises(ModelFileError, match="unknown model class 'GRUModel'"):
         load_model(path)
 
@@ -299,7 +291,7 @@ def test_data_lacking_the_models_features(saved_h5, tmp_path, aapl, tiny_data):
     path = tmp_path / "odd.h5"
     path.write_bytes(saved_h5.read_bytes())
     names = read_metadata(path)["feature_names"]
-    _edit_metadata(path, feature_names=names[:-1] + ["feature_nobody_computes"])
+    edit_metadata(path, feature_names=names[:-1] + ["feature_nobody_computes"])
     model = load_model(path)
     with pytest.raises(ModelFileError, match="odd.h5.*feature_nobody_computes"):
         model.predict_frame(aapl.iloc[-150:])
