@@ -1,16 +1,11 @@
 """Shared fixtures: the bundled real data, and NumPy, Python and Keras seeded before every test."""
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
-
-# LightGBM's OpenMP threads spin while they wait; on a machine whose cores are busy with other work one small
-# fit then takes seconds instead of milliseconds. Passive waiting changes no result, only the idle spinning.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(autouse=True)

@@ -70,12 +70,12 @@ def test_walk_forward_scores_every_baseline_on_every_fold(baseline_report):
 @pytest.mark.slow
 def test_walk_forward_fits_a_new_model_per_fold_and_scores_it_on_the_next_block(baseline_report):
     from skills.metrics import split_metrics
-    from skills.models import AttentionLSTMModel
+    from skills.models import LSTMModel
 
     folds, _ = baseline_report
 
     def tiny():
-        return AttentionLSTMModel(sequence_length=10, lstm_units=4, attention_units=4)
+        return LSTMModel(sequence_length=10, lstm_units=4, num_layers=1)
 
     fit_options = dict(epochs=1, batch_size=256, seed=5, verbose=0)
     fold = folds[0]

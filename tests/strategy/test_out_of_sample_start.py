@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from skills.data import prepare_dataset
-from skills.models import AttentionLSTMModel, load_model
+from skills.models import LSTMModel, load_model
 from skills.strategy import out_of_sample_start
 
 V1 = Path(__file__).resolve().parents[1] / "data" / "models" / "v1_attention_lstm.h5"
@@ -16,13 +16,12 @@ V1 = Path(__file__).resolve().parents[1] / "data" / "models" / "v1_attention_lst
 
 @pytest.fixture(scope="module")
 def data(aapl):
-    return prepare_dataset(aapl.iloc[-500:], sequence_length=10)
+    return prepare_dataset(aapl.iloc[-300:], sequence_length=10)
 
 
 @pytest.fixture(scope="module")
 def model(data):
-    return AttentionLSTMModel(sequence_length=10, lstm_units=4, attention_units=4).fit(
-        data, epochs=1, batch_size=64, verbose=0)
+    return LSTMModel(sequence_length=10, lstm_units=2, num_layers=1).fit(data, epochs=1, batch_size=256, verbose=0)
 
 
 def test_default_is_the_first_date_of_the_test_split(model, data, caplog):
@@ -57,7 +56,7 @@ def test_a_given_start_is_kept_and_warned_about_inside_the_training_range(model,
 
 def test_a_model_fitted_on_arrays_has_no_start_and_says_so(caplog):
     rng = np.random.default_rng(0)
-    model = AttentionLSTMModel(sequence_length=5, lstm_units=2, attention_units=2).fit(
+    model = LSTMModel(sequence_length=5, lstm_units=2, num_layers=1).fit(
         rng.normal(size=(40, 5, 3)).astype("float32"), rng.integers(0, 3, 40), epochs=1, verbose=0)
     with caplog.at_level(logging.INFO, logger="skills.strategy"):
         assert out_of_sample_start(model) is None
