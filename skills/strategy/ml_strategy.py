@@ -16,7 +16,7 @@ import pandas as pd
 
 from skills.data.labels import CLASS_NAMES
 
-__all__ = ["MLStrategy", "ProbabilityData", "PROBABILITY_LINES"]
+__all__ = ["MLStrategy", "NeedsCerebro", "ProbabilityData", "PROBABILITY_LINES"]
 
 #: The extra feed lines that carry class probabilities, in ``CLASS_NAMES`` order.
 PROBABILITY_LINES = tuple(f"p_{name}" for name in CLASS_NAMES)
@@ -63,7 +63,27 @@ def _positive_threshold(name, value):
     return float(value)
 
 
-class MLStrategy(bt.Strategy):
+class NeedsCerebro(type(bt.Strategy)):
+    """Metaclass of the package's strategies: creating one outside a `backtrader.Cerebro` is one clear error.
+
+    backtrader builds a strategy inside ``cerebro.run()``; called directly, its own metaclass fails deep inside
+    with ``AttributeError: 'NoneType' object has no attribute '_next_stid'``. This says what to do instead.
+    """
+
+    def donew(cls, *args, **kwargs):
+        try:
+            return super().donew(*args, **kwargs)
+        except AttributeError as error:
+            if "_next_stid" not in str(error):
+                raise
+            raise TypeError(
+                f"{cls.__name__} runs inside a backtrader Cerebro, not on its own: use "
+                f"cerebro.addstrategy({cls.__name__}, model=model, ...) and cerebro.run(), or "
+                "skills.strategy.run_backtest(model, bars) for the whole backtest in one call"
+            ) from None
+
+
+class MLStrategy(bt.Strategy, metaclass=NeedsCerebro):
     """Go long when P(up) clears the threshold; exit (or go short) when P(down) does.
 
     Rules, per feed (one position per feed):

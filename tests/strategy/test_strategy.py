@@ -230,3 +230,9 @@ def test_model_param_may_be_a_file_path(model, bars, tmp_path):
     _, in_memory = _run({"AAPL": bars}, model=model, confidence_threshold=threshold)
     assert not in_memory.empty
     pd.testing.assert_frame_equal(from_file, in_memory)
+
+
+def test_creating_the_strategy_outside_a_cerebro_is_one_clear_error():
+    """backtrader itself fails deep inside with "'NoneType' object has no attribute '_next_stid'"."""
+    with pytest.raises(TypeError, match=r"inside a backtrader Cerebro.*cerebro\.addstrategy\(MLStrategy"):
+        MLStrategy(model=None, confidence_threshold=0.65)
