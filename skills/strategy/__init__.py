@@ -1,7 +1,17 @@
-"""Backtesting a model's signals in backtrader: `MLStrategy` and `run_backtest`."""
+"""Backtesting a model's signals in backtrader: `MLStrategy`, `TopKStrategy` and `run_backtest`."""
 
-from skills.strategy.backtest import METRIC_NAMES, BacktestResult, BuyAndHold, out_of_sample_start, run_backtest
+from skills.strategy.backtest import (
+           METRIC_NAMES,
+           STRATEGIES,
+           TOPK_METRIC_NAMES,
+           BacktestResult,
+           BuyAndHold,
+           out_of_sample_start,
+           run_backtest,
+)
 from skills.strategy.ml_strategy import PROBABILITY_LINES, MLStrategy, ProbabilityData
+from skills.strategy.topk import EqualWeight, TopKStrategy
 
-__all__ = ["BacktestResult", "BuyAndHold", "METRIC_NAMES", "MLStrategy", "PROBABILITY_LINES", "ProbabilityData",
-           "out_of_sample_start", "run_backtest"]
+__all__ = ["BacktestResult", "BuyAndHold", "EqualWeight", "METRIC_NAMES", "MLStrategy", "PROBABILITY_LINES",
+           "ProbabilityData", "STRATEGIES", "TOPK_METRIC_NAMES", "TopKStrategy", "out_of_sample_start",
+           "run_backtest"]

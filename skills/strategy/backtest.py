@@ -1,10 +1,13 @@
-"""`run_backtest`: a model's signals through `MLStrategy`, scored by backtrader's analyzers beside buy-and-hold.
+"""`run_backtest`: a model's signals through `MLStrategy` beside buy-and-hold, or through `TopKStrategy` beside
+the equal-weight universe, each scored by backtrader's analyzers.
 
 The model predicts each ticker's bars once, in one batched call. The feeds handed to backtrader then start at
 the first bar that has a prediction (or at ``start``), so every metric, the strategy's and buy-and-hold's alike,
 covers the same tradable period. Buy-and-hold is a second backtrader run over the same feeds and broker
 settings: it buys ``stake`` of equity in each feed on its first bar and holds, and goes through the same
-analyzers, so no metric is computed two ways.
+analyzers, so no metric is computed two ways. With ``strategy="topk"`` the benchmark is `EqualWeight` on the
+top-k portfolio's rebalancing schedule, and the metrics add Qlib's: excess annual return, information ratio and
+turnover.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ import pandas as pd
 from skills.data.dataset import as_frames
 from skills.data.io import DataError
 from skills.strategy.ml_strategy import PROBABILITY_LINES, MLStrategy, ProbabilityData, as_model
+from skills.strategy.topk import EqualWeight, TopKStrategy
 
-__all__ = ["BacktestResult", "BuyAndHold", "METRIC_NAMES", "format_metrics", "out_of_sample_start", "run_backtest"]
+__all__ = ["BacktestResult", "BuyAndHold", "METRIC_NAMES", "STRATEGIES", "TOPK_METRIC_NAMES", "format_metrics",
+           "format_topk_metrics", "out_of_sample_start", "run_backtest"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,12 @@ TRADING_DAYS = 252
 METRIC_NAMES = ("total_return", "annual_return", "sharpe", "max_drawdown", "n_trades", "win_rate", "exposure",
                 "buy_and_hold_return", "buy_and_hold_annual_return", "buy_and_hold_sharpe",
                 "buy_and_hold_max_drawdown")
+#: The keys of `BacktestResult.metrics` for ``strategy="topk"``; ``benchmark_*`` is the equal-weight universe.
+TOPK_METRIC_NAMES = ("total_return", "annual_return", "sharpe", "max_drawdown", "n_trades", "n_rebalances",
+                     "turnover", "excess_annual_return", "information_ratio", "benchmark_return",
+                     "benchmark_annual_return", "benchmark_sharpe", "benchmark_max_drawdown")
+#: The strategies `run_backtest` runs.
+STRATEGIES = ("ml", "topk")
 
 
 class BuyAndHold(bt.Strategy):
@@ -62,9 +73,11 @@ class BacktestResult:
         orders: DataFrame of fills: ``date`` (the fill bar), ``ticker``, ``side`` (buy/sell), ``size``,
             ``price``, ``value``.
         equity: Series of portfolio value by date (name ``strategy``).
-        buy_and_hold: Series of the buy-and-hold portfolio's value, same dates and starting cash.
+        buy_and_hold: Series of the benchmark portfolio's value, same dates and starting cash: buy-and-hold
+            (name ``buy_and_hold``) for ``strategy="ml"``, the equal-weight universe (``equal_weight``) for
+            ``"topk"``.
         analyzers: the raw ``get_analysis()`` output of each backtrader analyzer of the strategy run.
-        strategy: the `MLStrategy` instance after the run.
+        strategy: the `MLStrategy` (or `TopKStrategy`) instance after the run.
     """
 
     metrics: dict
@@ -75,13 +88,13 @@ class BacktestResult:
     strategy: object = field(repr=False, default=None)
 
     def to_dict(self) -> dict:
-        """JSON-ready: metrics, orders (records) and both equity curves."""
+        """JSON-ready: metrics, orders (records) and both equity curves (the benchmark's under its name)."""
         def curve(series):
             return {str(k.date()): round(float(v), 4) for k, v in series.items()}
 
         orders = self.orders.assign(date=self.orders["date"].astype(str))
         return {"metrics": self.metrics, "orders": orders.to_dict(orient="records"),
-                "equity": curve(self.equity), "buy_and_hold": curve(self.buy_and_hold)}
+                "equity": curve(self.equity), str(self.buy_and_hold.name or "buy_and_hold"): curve(self.buy_and_hold)}
 
 
 def _add_analyzers(cerebro, trades=True):
@@ -107,7 +120,7 @@ def _run(feeds, strategy, cash, commission, slippage, **params):
     for name, frame in feeds.items():
         cerebro.adddata(ProbabilityData(dataname=frame, name=name))
     cerebro.addstrategy(strategy, **params)
-    _add_analyzers(cerebro, trades=strategy is not BuyAndHold)
+    _add_analyzers(cerebro, trades=strategy not in (BuyAndHold, EqualWeight))
     return cerebro.run()[0]
 
 
@@ -144,51 +157,83 @@ def _analyze(strat, cash):
     return metrics, equity, orders, a
 
 
-def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commission=0.001, slippage=0.0,
-                 start=None, end=None, **params) -> BacktestResult:
-    """Backtest a model through `MLStrategy`, with buy-and-hold beside it.
+def _feeds(model, data, start, end) -> dict:
+    """``{ticker: bars + probabilities}`` from each ticker's first bar with a prediction (or ``start``) to ``end``.
 
-    Args:
-        model: a fitted `SequenceClassifier`, or a path to its model file.
-        data: one ticker's bars (DataFrame from `load_ohlcv`), a dict ``{ticker: bars}`` traded together with
-            one position per ticker, or a CSV / folder path.
-        confidence_threshold: float in (0, 1], default 0.65: enter when P(up) (or P(down) for shorts) >= it.
-        cash: starting cash.
-        commission: fraction of each fill's value, e.g. 0.001 = 10 bp.
-        slippage: fraction of price each fill moves against the order.
-        start, end: optional dates; bars before ``start`` feed the indicators but are not traded, bars after
-            ``end`` are not used at all.
-        **params: other `MLStrategy` params: ``exit_threshold``, ``allow_short``, ``stake``, ``hold_bars``,
-            ``printlog``.
-
-    Returns:
-        `BacktestResult`.
-
-    Raises:
-        ModelFileError: a bad model file, or bars that cannot give the model's features.
-        DataError: bad bars, or no bar with a prediction in ``[start, end]``.
+    With ``model=None`` every frame must already carry the probability columns (``p_down p_flat p_up``).
     """
-    model = as_model(model)
-    unknown = set(params) - (set(MLStrategy.params._getkeys()) - {"model", "start"})
-    if unknown:
-        raise TypeError(f"run_backtest() got unexpected strategy param(s): {', '.join(sorted(unknown))}")
-    start = None if start is None else pd.Timestamp(start)
-    end = None if end is None else pd.Timestamp(end)
     feeds = {}
     for ticker, bars in as_frames(data).items():
         bars = bars.loc[:end] if end is not None else bars
         if "source" not in bars.attrs:  # name the ticker in data errors, without touching the caller's frame
             bars = bars.copy(deep=False)
             bars.attrs["source"] = ticker
-        proba = model.predict_frame(bars)                      # one batched call per ticker
-        proba.columns = list(PROBABILITY_LINES)
+        if model is None:
+            missing = [name for name in PROBABILITY_LINES if name not in bars.columns]
+            if missing:
+                raise DataError(f"{ticker}: no model given and no probability column(s) {', '.join(missing)}")
+            proba = bars[list(PROBABILITY_LINES)].dropna()
+            bars = bars.drop(columns=list(PROBABILITY_LINES))
+            if proba.empty:
+                raise DataError(f"{ticker}: every row's probabilities are NaN")
+        else:
+            proba = model.predict_frame(bars)                      # one batched call per ticker
+            proba.columns = list(PROBABILITY_LINES)
         first = proba.index[0] if start is None else max(proba.index[0], start)
         frame = bars.loc[first:].join(proba)
         if frame.empty:
             raise DataError(f"{ticker}: no bar with a prediction between {first.date()} and "
                             f"{bars.index[-1].date()}")
         feeds[ticker] = frame
-    calls = len(feeds)
+    return feeds
+
+
+def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commission=0.001, slippage=0.0,
+                 start=None, end=None, strategy="ml", **params) -> BacktestResult:
+    """Backtest a model through `MLStrategy` beside buy-and-hold, or `TopKStrategy` beside the equal-weight universe.
+
+    Args:
+        model: a fitted `SequenceClassifier`, or a path to its model file; None when every frame of ``data``
+            already carries the probability columns ``p_down p_flat p_up``.
+        data: one ticker's bars (DataFrame from `load_ohlcv`), a dict ``{ticker: bars}`` traded together with
+            one position per ticker, or a CSV / folder path.
+        confidence_threshold: float in (0, 1], default 0.65: enter when P(up) (or P(down) for shorts) >= it
+            (``strategy="ml"`` only; ignored by ``"topk"``).
+        cash: starting cash.
+        commission: fraction of each fill's value, e.g. 0.001 = 10 bp.
+        slippage: fraction of price each fill moves against the order.
+        start, end: optional dates; bars before ``start`` feed the indicators but are not traded, bars after
+            ``end`` are not used at all.
+        strategy: ``"ml"`` (`MLStrategy`, one position per ticker) or ``"topk"`` (`TopKStrategy` over the
+            tickers as one universe).
+        **params: the strategy's other params. ``"ml"``: ``exit_threshold``, ``allow_short``, ``stake``,
+            ``hold_bars``, ``printlog``. ``"topk"``: ``k``, ``n_drop``, ``rebalance``, ``long_short``, ``stake``.
+
+    Returns:
+        `BacktestResult`; for ``"topk"`` its metrics are `TOPK_METRIC_NAMES` (the excess return is the
+        annualised mean daily return over the equal-weight universe, the information ratio that mean over the
+        daily excess returns' standard deviation times sqrt(252), the turnover the mean traded value over
+        equity per rebalance) plus ``start``, ``end``, ``bars`` and ``model_calls``.
+
+    Raises:
+        ModelFileError: a bad model file, or bars that cannot give the model's features.
+        DataError: bad bars, or no bar with a prediction in ``[start, end]``.
+        ValueError: an unknown ``strategy``, or a bad strategy param value.
+        TypeError: a param the strategy does not take.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"run_backtest: strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    model = None if model is None else as_model(model)
+    cls = MLStrategy if strategy == "ml" else TopKStrategy
+    unknown = set(params) - (set(cls.params._getkeys()) - {"model", "start"})
+    if unknown:
+        raise TypeError(f"run_backtest() got unexpected {strategy} strategy param(s): {', '.join(sorted(unknown))}")
+    start = None if start is None else pd.Timestamp(start)
+    end = None if end is None else pd.Timestamp(end)
+    feeds = _feeds(model, data, start, end)
+    calls = 0 if model is None else len(feeds)
+    if strategy == "topk":
+        return _run_topk(feeds, cash, commission, slippage, calls, **params)
     strat = _run(feeds, MLStrategy, cash, commission, slippage, confidence_threshold=confidence_threshold,
                  **params)
     metrics, equity, orders, analyzers = _analyze(strat, cash)
@@ -201,6 +246,32 @@ def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commissio
                    model_calls=calls)
     return BacktestResult(metrics=metrics, orders=orders, equity=equity.rename("strategy"),
                           buy_and_hold=bh_equity.rename("buy_and_hold"), analyzers=analyzers, strategy=strat)
+
+
+def _run_topk(feeds, cash, commission, slippage, calls, **params) -> BacktestResult:
+    """`TopKStrategy` and the `EqualWeight` universe on the same feeds, schedule, stake and costs."""
+    strat = _run(feeds, TopKStrategy, cash, commission, slippage, **params)
+    metrics, equity, orders, analyzers = _analyze(strat, cash)
+    bench_params = {key: params[key] for key in ("rebalance", "stake") if key in params}
+    bench = _run(feeds, EqualWeight, cash, commission, slippage, **bench_params)
+    bench_metrics, bench_equity, _, _ = _analyze(bench, cash)
+    daily = equity.pct_change().fillna(equity.iloc[0] / cash - 1.0)
+    bench_daily = bench_equity.pct_change().fillna(bench_equity.iloc[0] / cash - 1.0)
+    excess = (daily - bench_daily.reindex(daily.index)).dropna()
+    std = float(excess.std(ddof=1)) if len(excess) > 1 else np.nan
+    turnover = [r["traded"] / r["equity"] for r in strat.rebalances]
+    metrics.update(
+        n_rebalances=len(strat.rebalances),
+        turnover=float(np.mean(turnover)) if turnover else None,
+        excess_annual_return=_none_if_nan(excess.mean() * TRADING_DAYS if len(excess) else np.nan),
+        information_ratio=_none_if_nan(excess.mean() / std * np.sqrt(TRADING_DAYS) if std > 0 else np.nan),
+        **{f"benchmark_{k}": bench_metrics[k] for k in ("annual_return", "sharpe", "max_drawdown")},
+        benchmark_return=bench_metrics["total_return"])
+    metrics = {name: metrics[name] for name in TOPK_METRIC_NAMES}
+    metrics.update(start=str(equity.index[0].date()), end=str(equity.index[-1].date()), bars=len(equity),
+                   model_calls=calls)
+    return BacktestResult(metrics=metrics, orders=orders, equity=equity.rename("strategy"),
+                          buy_and_hold=bench_equity.rename("equal_weight"), analyzers=analyzers, strategy=strat)
 
 
 def out_of_sample_start(model, start=None):
@@ -254,4 +325,28 @@ def format_metrics(metrics) -> str:
 
     lines = [f"{'metric':<15}{'strategy':>12}{'buy & hold':>12}"]
     lines += [f"{label:<15}{cell(key, fmt):>12}{cell(bh_key, fmt):>12}" for label, key, bh_key, fmt in _TABLE]
+    return "\n".join(lines)
+
+
+# (label, strategy key, benchmark key or None, format)
+_TOPK_TABLE = (
+    ("total return", "total_return", "benchmark_return", "{:+.2%}"),
+    ("annual return", "annual_return", "benchmark_annual_return", "{:+.2%}"),
+    ("Sharpe (ann.)", "sharpe", "benchmark_sharpe", "{:.3f}"),
+    ("max drawdown", "max_drawdown", "benchmark_max_drawdown", "{:.2%}"),
+    ("excess return", "excess_annual_return", None, "{:+.2%}"),
+    ("info. ratio", "information_ratio", None, "{:.3f}"),
+    ("turnover", "turnover", None, "{:.1%}"),
+    ("rebalances", "n_rebalances", None, "{:d}"),
+)
+
+
+def format_topk_metrics(metrics) -> str:
+    """The top-k portfolio's metrics beside the equal-weight universe's, as a fixed-width text table."""
+    def cell(key, fmt):
+        value = metrics.get(key) if key else None
+        return "-" if key is None else ("n/a" if value is None else fmt.format(value))
+
+    lines = [f"{'metric':<15}{'top-k':>12}{'equal weight':>14}"]
+    lines += [f"{label:<15}{cell(key, fmt):>12}{cell(bh_key, fmt):>14}" for label, key, bh_key, fmt in _TOPK_TABLE]
     return "\n".join(lines)

@@ -1,0 +1,208 @@
+"""`TopKStrategy`: hold the k best-scored tickers of a universe (Qlib's TopkDropout) in backtrader, and the
+`EqualWeight` universe benchmark it is measured against.
+
+The score of a ticker on a bar is P(up) - P(down). Probabilities come from `ProbabilityData` feeds or are computed
+once per ticker, before the first ``next()``, in one batched ``model.predict_frame`` call each (as `MLStrategy`
+does); ``next()`` only reads numbers. Orders are market orders: a ranking made at bar t's close fills at bar
+t+1's open.
+"""
+
+from __future__ import annotations
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+from skills.strategy.ml_strategy import DOWN, PROBABILITY_LINES, UP, MLStrategy, as_model
+
+__all__ = ["EqualWeight", "TopKStrategy", "topk_picks"]
+
+
+def topk_picks(scores: dict, held: set, k: int, n_drop: int | None, exclude=()) -> list:
+    """The names to hold after one rebalance of one side (TopkDropout).
+
+    Args:
+        scores: ``{name: score}`` of the names with a score on this bar (higher = better for this side).
+        held: names held on this side now (those without a score rank below every scored name).
+        k: slots on this side.
+        n_drop: at most this many held names that left the top k are sold; None = no limit.
+        exclude: names that may not be bought on this side (the other side's picks).
+
+    Returns:
+        list: the names to hold, held names kept first, then the new ones by rank (ties broken by name).
+    """
+    ranked = sorted(scores, key=lambda name: (-scores[name], str(name)))
+    top = set(ranked[:k])
+    keep = [name for name in held if name in top]
+    others = sorted((name for name in held if name not in top),
+                    key=lambda name: (scores.get(name, -np.inf), str(name)))   # worst first
+    n_sell = len(others) if n_drop is None else min(int(n_drop), len(others))
+    keep += others[n_sell:]
+    buy = [name for name in ranked if name not in held and name not in exclude][:max(0, k - len(keep))]
+    return sorted(keep, key=str) + buy
+
+
+class _Rebalancing(bt.Strategy):
+    """Shared schedule and bookkeeping: rebalance every ``rebalance`` bars from ``start``; record each
+    rebalance's date, equity and traded value (filled at the next open)."""
+
+    def __init__(self):
+        if int(self.p.rebalance) < 1:
+            raise ValueError(f"{type(self).__name__}: rebalance must be a positive number of bars, "
+                             f"got {self.p.rebalance!r}")
+        self.start_date = None if self.p.start is None else pd.Timestamp(self.p.start).date()
+        self.bar = 0             # tradable bars seen (on or after start)
+        self.rebalances = []     # one dict per rebalance: date, equity, long, short, traded
+        self.names = {data: data._name or f"#{i}" for i, data in enumerate(self.datas)}
+
+    def prenext(self):  # a universe whose tickers start on different dates trades from the first bar of any
+        self.next()
+
+    def now(self):
+        """The current date: the latest bar of any feed (feeds advance together by date)."""
+        return max(data.datetime.date(0) for data in self.datas if len(data))
+
+    def today(self):
+        """The feeds that have a bar on the current date (a feed that ended or has a gap has none)."""
+        now = self.now()
+        return [data for data in self.datas if len(data) and data.datetime.date(0) == now]
+
+    def notify_order(self, order):
+        if order.status == order.Completed and self.rebalances:
+            self.rebalances[-1]["traded"] += abs(order.executed.size * order.executed.price)
+
+    def next(self):
+        if self.start_date is not None and self.now() < self.start_date:
+            return
+        due = self.bar % int(self.p.rebalance) == 0
+        self.bar += 1
+        if due:
+            targets = self.targets(self.today())
+            if targets is None:
+                self.bar -= 1   # nothing to rank yet: the schedule starts at the first rankable bar
+                return
+            self.rebalances.append({"date": self.now(), "equity": self.broker.getvalue(),
+                                    "long": sorted(n for n, w in targets.items() if w > 0),
+                                    "short": sorted(n for n, w in targets.items() if w < 0), "traded": 0.0})
+            self._order(targets)
+
+    def _order(self, targets: dict) -> None:
+        """order_target_percent to every target (0 for held names not in it); sells and covers first, so
+        that their cash pays for the buys at the same open."""
+        by_name = {self.names[data]: data for data in self.datas}
+        held = {self.names[d] for d in self.datas if self.getposition(d).size}
+        plan = {name: targets.get(name, 0.0) for name in held | set(targets)}
+
+        def reduces(name):
+            data = by_name[name]
+            value = self.getposition(data).size * data.close[0]
+            return plan[name] * self.broker.getvalue() < value
+
+        for name in sorted(plan, key=lambda n: (not reduces(n), str(n))):
+            self.order_target_percent(data=by_name[name], target=plan[name])
+
+
+class TopKStrategy(_Rebalancing):
+    """Hold the ``k`` tickers with the best score P(up) - P(down), equally weighted (Qlib's TopkDropout).
+
+    Rules, every ``rebalance`` bars from ``start`` (the first rebalance is the first bar on which some ticker
+    has a score):
+      - rank the tickers that have a score on that bar (a bar of their own on that date, finite probabilities);
+      - held names still in the top k are kept; of the held names that left it (or have no score), the worst
+        ranked are sold, at most ``n_drop`` of them (None = all); the others stay;
+      - the free slots (k minus the names kept) are filled with the best-ranked names not held;
+      - with ``long_short``, the same on the short side with the bottom k (a name is never on both sides);
+      - every name held afterwards gets an equal weight: ``stake / k`` of equity (``stake / (2 k)`` per name
+        when long-short); a slot left empty stays in cash; names sold get 0. Orders are placed with
+        ``order_target_percent`` at bar t's close (sizes in whole shares from that close) and fill at bar
+        t+1's open, sells first.
+    """
+
+    params = (
+        ("model", None),        # fitted SequenceClassifier or a path to its file; None: feeds are ProbabilityData
+        ("k", None),            # names per side; None = a fifth of the tickers (at least 1)
+        ("n_drop", None),       # at most this many holdings replaced per rebalance (TopkDropout); None = no limit
+        ("rebalance", 1),       # rebalance every N bars
+        ("long_short", False),  # False: long the top k; True: also short the bottom k
+        ("stake", 0.95),        # gross fraction of equity invested
+        ("start", None),        # no orders on bars before this date (earlier bars still feed the model)
+    )
+
+    def __init__(self):
+        super().__init__()
+        n = len(self.datas)
+        self.k = max(1, n // 5) if self.p.k is None else self.p.k
+        if isinstance(self.k, bool) or int(self.k) != self.k or not 1 <= self.k <= (n // 2 if self.p.long_short
+                                                                                     else n):
+            side = "half the" if self.p.long_short else "the"
+            raise ValueError(f"TopKStrategy: k must be a whole number from 1 to {side} {n} tickers, "
+                             f"got {self.p.k!r}")
+        self.k = int(self.k)
+        if self.p.n_drop is not None and (isinstance(self.p.n_drop, bool) or int(self.p.n_drop) != self.p.n_drop
+                                          or self.p.n_drop < 0):
+            raise ValueError(f"TopKStrategy: n_drop must be a whole number >= 0 or None, got {self.p.n_drop!r}")
+        if not 0 < float(self.p.stake) <= 1:
+            raise ValueError(f"TopKStrategy: stake must be a fraction of equity in (0, 1], got {self.p.stake!r}")
+        self.model = as_model(self.p.model)
+        self.scores = {}       # data -> float array of scores by bar, NaN where there is none
+        self.model_calls = 0
+
+    def start(self):
+        for data in self.datas:
+            if all(hasattr(data.lines, name) for name in PROBABILITY_LINES):
+                p = np.stack([np.asarray(getattr(data.lines, name).array, dtype=float)
+                              for name in PROBABILITY_LINES], axis=1)
+            elif self.model is None:
+                raise ValueError(f"TopKStrategy: feed {self.names[data]} carries no probability lines and no "
+                                 "model was given (params: model=...)")
+            elif data.buflen() > 0:
+                bars = MLStrategy._bars(self, data)
+                bars.attrs["source"] = self.names[data]
+                frame = self.model.predict_frame(bars)   # one batched call per ticker; warm-up rows absent
+                self.model_calls += 1
+                p = frame.reindex(bars.index).to_numpy(dtype=float)
+            else:
+                raise ValueError(f"TopKStrategy: feed {self.names[data]} is not preloaded (live feeds are not "
+                                 "supported: use cerebro = bt.Cerebro(preload=True))")
+            self.scores[data] = p[:, UP] - p[:, DOWN]
+
+    def score(self, data) -> float:
+        return float(self.scores[data][len(data) - 1])
+
+    def targets(self, datas) -> dict | None:
+        scores = {self.names[d]: s for d in datas if np.isfinite(s := self.score(d))}
+        if not scores:
+            return None
+        longs = {self.names[d] for d in self.datas if self.getposition(d).size > 0}
+        shorts = {self.names[d] for d in self.datas if self.getposition(d).size < 0}
+        n_drop = self.p.n_drop
+        picks = topk_picks(scores, longs, self.k, n_drop)
+        weight = float(self.p.stake) / (2 * self.k if self.p.long_short else self.k)
+        targets = {name: weight for name in picks}
+        if self.p.long_short:
+            down = {name: -s for name, s in scores.items()}
+            for name in topk_picks(down, shorts, self.k, n_drop, exclude=set(picks)):
+                targets[name] = -weight
+        return targets
+
+
+class EqualWeight(_Rebalancing):
+    """The equal-weight universe: every ``rebalance`` bars from ``start``, ``stake / n`` of equity in each of
+    the n tickers that have a bar that day, filled at the next open.
+
+    It rebalances on the same schedule as the `TopKStrategy` it is compared with, rather than buying once and
+    holding: a bought-once portfolio drifts towards the winners (it becomes a momentum portfolio), and a ticker
+    that starts trading later would never enter it. On the same calendar, stake and costs, the excess return
+    of the top-k portfolio measures the ranking and nothing else.
+    """
+
+    params = (
+        ("rebalance", 1),   # rebalance every N bars
+        ("stake", 0.95),    # gross fraction of equity invested
+        ("start", None),    # no orders on bars before this date
+    )
+
+    def targets(self, datas) -> dict | None:
+        if not datas:
+            return None
+        return {self.names[d]: float(self.p.stake) / len(datas) for d in datas}
