@@ -3,19 +3,21 @@
 ``prepare_dataset`` computes the features of each ticker, pools the tickers into ONE 2-D float32
 array (rows of different tickers never share a window), splits by date with a purge gap, learns
 the label edges (quantile method) and the scaler statistics on training rows only, and returns
-lazy windows over that array.
+lazy windows over that array. Optionally each indicator is replaced by its rank or z-score across
+the tickers of the same date (``cross_section``), before the scaler, and labels can be ranked
+across each date's tickers (``label="cross_section"``).
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .features import FEATURE_NAMES, WARMUP_BARS, compute_features
+from .features import CROSS_SECTION_MODES, FEATURE_NAMES, WARMUP_BARS, compute_features, cross_section_normalise
 from .io import DataError, load_ohlcv
 from .labels import CLASS_NAMES, LabelRule, forward_return
 from .splits import SplitBounds, chronological_bounds, walk_forward_bounds
@@ -107,7 +109,12 @@ class Split:
 
 @dataclass
 class PreparedData:
-    """Train / validation / test windows plus everything a model file must carry."""
+    """Train / validation / test windows plus everything a model file must carry.
+
+    ``cross_section`` is the per-date normalisation of the features (``"none"``, ``"rank"`` or
+    ``"zscore"``); ``notes`` lists what a policy left out (e.g. dates with too few tickers for a
+    cross-sectional label, and the windows dropped with them).
+    """
 
     train: Split
     val: Split
@@ -120,6 +127,8 @@ class PreparedData:
     label_rule: LabelRule
     tickers: list[str]
     bounds: SplitBounds
+    cross_section: str = "none"
+    notes: list[str] = field(default_factory=list)
 
     @property
     def n_features(self) -> int:
@@ -140,18 +149,24 @@ class PreparedData:
             "date_ranges": self.bounds.to_dict(),
             "train_date_range": self.bounds.to_dict()["train"],
             "split_sizes": {s.name: len(s) for s in (self.train, self.val, self.test)},
+            "cross_section": self.cross_section,
+            "notes": list(self.notes),
         }
 
     def summary(self) -> str:
         """A few lines a user can read: tickers, date ranges, window counts and class balance."""
+        rule = self.label_rule
+        detail = (f"min_tickers {rule.min_tickers}" if rule.method == "cross_section"
+                  else f"threshold {rule.threshold}")
         lines = [f"tickers: {', '.join(self.tickers)}",
                  f"features: {self.n_features}, sequence_length: {self.sequence_length}, horizon: "
-                 f"{self.horizon}, gap: {self.gap}, labels: {self.label_rule.method} "
-                 f"(threshold {self.label_rule.threshold}), scaler: {self.scaler.kind}"]
+                 f"{self.horizon}, gap: {self.gap}, labels: {rule.method} ({detail}), scaler: {self.scaler.kind}"
+                 + (f", cross_section: {self.cross_section}" if self.cross_section != "none" else "")]
         for split in (self.train, self.val, self.test):
             shares = ", ".join(f"{k} {v / max(len(split), 1):.1%}" for k, v in split.class_counts.items())
             lines.append(f"{split.name:>5}: {len(split):6d} windows  {split.dates.min().date()} .. "
                          f"{split.dates.max().date()}  ({shares})")
+        lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
 
 
@@ -169,8 +184,9 @@ def as_frames(data) -> dict[str, pd.DataFrame]:
 class _Pool:
     """The features of every ticker stacked into one float32 array, with per-row bookkeeping."""
 
-    def __init__(self, frames: dict[str, pd.DataFrame], sequence_length: int, horizon: int, features):
-        self.sequence_length, self.horizon = sequence_length, horizon
+    def __init__(self, frames: dict[str, pd.DataFrame], sequence_length: int, horizon: int, features,
+                 cross_section: str = "none"):
+        self.sequence_length, self.horizon, self.cross_section = sequence_length, horizon, cross_section
         self.feature_names = list(features)
         blocks, tickers, dates, label_end, closes, offsets, firsts = [], [], [], [], {}, {}, {}
         candidate_ends, skipped = [], []
@@ -210,6 +226,8 @@ class _Pool:
         self.values = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
         self.tickers = np.concatenate(tickers)
         self.dates = pd.DatetimeIndex(np.concatenate(dates))
+        # each value against the other tickers' values of the same date only (causal), before any scaler
+        self.values = cross_section_normalise(self.values, self.dates, cross_section)
         self.label_end = np.concatenate(label_end)
         self.closes, self.offsets, self.firsts = closes, offsets, firsts
         self.ends = np.concatenate(candidate_ends)
@@ -219,13 +237,24 @@ class _Pool:
     def forward_returns(self, rule: LabelRule) -> tuple[np.ndarray, np.ndarray]:
         labels = np.full(len(self.values), np.nan)
         returns = np.full(len(self.values), np.nan)
+        wide = rule.apply_universe(self.closes) if rule.method == "cross_section" else None
         for ticker, close in self.closes.items():
             first = self.firsts[ticker]
             rows = slice(self.offsets[ticker], self.offsets[ticker] + len(close) - first)
             returns[rows] = forward_return(close, rule.horizon).to_numpy()[first:]
-            if rule.is_fitted:
+            if wide is not None:
+                labels[rows] = wide[ticker].reindex(close.index).to_numpy()[first:]
+            elif rule.is_fitted:
                 labels[rows] = rule.apply(close).to_numpy()[first:]
         return labels, returns
+
+    def thin_dates(self, rule: LabelRule) -> pd.DatetimeIndex:
+        """Dates on which some ticker has a forward return but fewer than ``min_tickers`` do."""
+        if rule.method != "cross_section":
+            return pd.DatetimeIndex([])
+        returns = pd.DataFrame({t: forward_return(c, rule.horizon) for t, c in self.closes.items()})
+        n = returns.notna().sum(axis=1)
+        return pd.DatetimeIndex(n.index[(n > 0) & (n < rule.min_tickers)])
 
     def prepare(self, bounds: SplitBounds, rule: LabelRule, scaler: str, gap: int) -> PreparedData:
         end_dates = self.dates[self.ends]
@@ -242,18 +271,26 @@ class _Pool:
         chosen = {name: select(name) for name in ("train", "val", "test")}
         rule = rule.fit(returns[chosen["train"]])
         labels, returns = self.forward_returns(rule)
+        thin, notes, dropped = self.thin_dates(rule), [], {}
         splits = {}
         for name, ends in chosen.items():
+            if len(thin):
+                dropped[name] = int(np.isin(self.dates[ends], thin).sum())
             ends = ends[np.isfinite(labels[ends])]
             if ends.size == 0:
                 raise DataError(f"the {name} split has no labelled windows; use more bars or other fractions")
             splits[name] = Split(name, WindowArray(self.values, ends, self.sequence_length),
                                  labels[ends].astype(np.int64), self.dates[ends],
                                  self.tickers[ends].astype(str), returns[ends])
+        if len(thin):
+            notes.append(f"cross_section labels: {len(thin)} date(s) with fewer than {rule.min_tickers} tickers "
+                         f"({thin[0].date()} .. {thin[-1].date()}) get no label; windows dropped: "
+                         + ", ".join(f"{name} {n}" for name, n in dropped.items()))
         train_rows = self.dates <= bounds.train[1]
         stats = ScalerStats.fit(self.values[train_rows], scaler)
         return PreparedData(splits["train"], splits["val"], splits["test"], self.feature_names,
-                            self.sequence_length, self.horizon, gap, stats, rule, self.ticker_names, bounds)
+                            self.sequence_length, self.horizon, gap, stats, rule, self.ticker_names, bounds,
+                            self.cross_section, notes)
 
 
 def _label_rule(label, horizon: int, threshold) -> LabelRule:
@@ -266,7 +303,9 @@ def _label_rule(label, horizon: int, threshold) -> LabelRule:
     return LabelRule(horizon=horizon, method=label, threshold=threshold)
 
 
-def _check_args(sequence_length, horizon, gap):
+def _check_args(sequence_length, horizon, gap, cross_section="none"):
+    if cross_section not in CROSS_SECTION_MODES:
+        raise ValueError(f"cross_section must be one of {CROSS_SECTION_MODES}, got {cross_section!r}")
     if int(sequence_length) != sequence_length or sequence_length < 1:
         raise ValueError(f"sequence_length must be a positive integer, got {sequence_length!r}")
     if int(horizon) != horizon or horizon < 1:
@@ -279,7 +318,7 @@ def _check_args(sequence_length, horizon, gap):
 
 def prepare_dataset(data, sequence_length: int = 30, horizon: int = 1, label="fixed", threshold=None,
                     val_fraction: float = 0.15, test_fraction: float = 0.15, scaler: str = "standard",
-                    gap: int | None = None, features=None) -> PreparedData:
+                    gap: int | None = None, features=None, cross_section: str = "none") -> PreparedData:
     """Build leak-free train / validation / test windows from daily bars.
 
     Args:
@@ -287,14 +326,22 @@ def prepare_dataset(data, sequence_length: int = 30, horizon: int = 1, label="fi
         sequence_length: int, default 30. Bars per window; the window ending at bar t carries bar
             t's label.
         horizon: int, default 1. Label horizon in bars.
-        label: ``"fixed"``, ``"volatility"``, ``"quantile"``, a dict of :class:`LabelRule` fields,
-            or a LabelRule. Quantile edges are learned on training rows only.
+        label: ``"fixed"``, ``"volatility"``, ``"quantile"``, ``"cross_section"``, a dict of
+            :class:`LabelRule` fields (e.g. ``{"method": "cross_section", "min_tickers": 5}``), or a
+            LabelRule. Quantile edges are learned on training rows only; ``cross_section`` ranks
+            each date's forward returns across the tickers (:func:`cross_section_labels`), and the
+            dates with fewer than ``min_tickers`` tickers, with the windows dropped, are listed in
+            ``notes``.
         threshold: float or None, the label band (see :class:`LabelRule`).
         val_fraction, test_fraction: float, default 0.15 each. Shares of the window-end dates.
         scaler: ``"standard"``, ``"minmax"`` or ``"robust"``; fit on training rows only.
         gap: int or None (= horizon). Dates left out between splits; windows whose label reaches
             into the next split are purged as well.
         features: list of feature names or None (= all of ``FEATURE_NAMES``).
+        cross_section: ``"none"`` (default), ``"rank"`` or ``"zscore"``: replace each feature
+            value by its rank in [0, 1] or z-score among the tickers present on the same date
+            (:func:`skills.data.features.cross_section_normalise`; that date only, so causal),
+            before the scaler.
 
     Returns:
         PreparedData. Tickers are split by date (the same cut dates for all), and no window
@@ -304,11 +351,11 @@ def prepare_dataset(data, sequence_length: int = 30, horizon: int = 1, label="fi
         DataError: unreadable data, or too few bars for the windows and splits asked for.
         ValueError: an impossible argument value.
     """
-    gap = _check_args(sequence_length, horizon, gap)
+    gap = _check_args(sequence_length, horizon, gap, cross_section)
     rule = _label_rule(label, horizon, threshold)
     if scaler not in SCALERS:
         raise ValueError(f"scaler must be one of {SCALERS}, got {scaler!r}")
-    pool = _Pool(as_frames(data), int(sequence_length), int(horizon), features or FEATURE_NAMES)
+    pool = _Pool(as_frames(data), int(sequence_length), int(horizon), features or FEATURE_NAMES, cross_section)
     bounds = chronological_bounds(pool.calendar, val_fraction, test_fraction, gap)
     return pool.prepare(bounds, rule, scaler, gap)
 
@@ -316,12 +363,13 @@ def prepare_dataset(data, sequence_length: int = 30, horizon: int = 1, label="fi
 def prepare_walk_forward(data, n_splits: int = 5, mode: str = "expanding", sequence_length: int = 30,
                          horizon: int = 1, label="fixed", threshold=None, val_fraction: float = 0.15,
                          scaler: str = "standard", gap: int | None = None, features=None,
-                         train_size: int | None = None, test_size: int | None = None) -> list[PreparedData]:
+                         train_size: int | None = None, test_size: int | None = None,
+                         cross_section: str = "none") -> list[PreparedData]:
     """Walk-forward folds (expanding or rolling), each a PreparedData with its own training-only
     scaler and label edges. Arguments as in :func:`prepare_dataset` and
     :func:`skills.data.splits.walk_forward_bounds`. The folds share one feature array."""
-    gap = _check_args(sequence_length, horizon, gap)
+    gap = _check_args(sequence_length, horizon, gap, cross_section)
     rule = _label_rule(label, horizon, threshold)
-    pool = _Pool(as_frames(data), int(sequence_length), int(horizon), features or FEATURE_NAMES)
+    pool = _Pool(as_frames(data), int(sequence_length), int(horizon), features or FEATURE_NAMES, cross_section)
     folds = walk_forward_bounds(pool.calendar, n_splits, mode, val_fraction, gap, train_size, test_size)
     return [pool.prepare(bounds, rule, scaler, gap) for bounds in folds]

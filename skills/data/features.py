@@ -18,11 +18,15 @@ from ta import momentum, trend, volatility, volume
 
 from .io import OHLCV_COLUMNS, DataError
 
-__all__ = ["FEATURE_NAMES", "WARMUP_BARS", "compute_features"]
+__all__ = ["CROSS_SECTION_MODES", "FEATURE_NAMES", "WARMUP_BARS", "compute_features", "cross_section_normalise"]
 
 #: Rows at the start of every series whose features are NaN: longer than the longest indicator
 #: warm-up in ``ta`` (Ichimoku 52, KST 45, SMA 50, the mean-padded rows of KST/DPO).
 WARMUP_BARS = 80
+
+#: Per-date normalisation of the pooled indicators across tickers: none, rank in [0, 1], z-score.
+CROSS_SECTION_MODES = ("none", "rank", "zscore")
+_BLOCK = 8  # feature columns normalised at a time (bounds the float64 temporaries)
 
 
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
@@ -142,4 +146,49 @@ def compute_features(df: pd.DataFrame) -> pd.DataFrame:
         out = pd.DataFrame(_build(bars), index=df.index)
     out = out.replace([np.inf, -np.inf], np.nan).fillna(_NEUTRAL).fillna(0.0).clip(-1e6, 1e6)
     out.iloc[:WARMUP_BARS] = np.nan
+    return out
+
+
+def cross_section_normalise(values: np.ndarray, dates, mode: str = "rank") -> np.ndarray:
+    """Replace each feature value by its rank or z-score among the rows of the same date.
+
+    The value of a row on date t is computed from the rows of date t only (the tickers present
+    that day), so it is causal whenever the inputs are. ``"rank"``: average rank of equal values,
+    scaled to [0, 1] (lowest 0, highest 1; a date with one row reads 0.5). ``"zscore"``:
+    ``(x - mean) / std`` with the population std of that date's rows (0 where the std is 0, so a
+    date with one row reads 0). ``"none"`` returns ``values`` itself.
+
+    Args:
+        values: 2-D float array (rows × features), all finite.
+        dates: one date (or any hashable key) per row.
+        mode: one of :data:`CROSS_SECTION_MODES`.
+
+    Returns:
+        A new float32 array of the same shape (or ``values`` for ``"none"``).
+
+    Raises:
+        ValueError: an unknown ``mode``, or ``dates`` of another length than ``values``.
+    """
+    if mode not in CROSS_SECTION_MODES:
+        raise ValueError(f"cross_section must be one of {CROSS_SECTION_MODES}, got {mode!r}")
+    if mode == "none":
+        return values
+    if len(dates) != len(values):
+        raise ValueError(f"{len(values)} rows but {len(dates)} dates")
+    codes = pd.factorize(np.asarray(dates))[0]
+    out = np.empty(values.shape, dtype=np.float32)
+    for start in range(0, values.shape[1], _BLOCK):
+        block = pd.DataFrame(np.asarray(values[:, start:start + _BLOCK], dtype=np.float64))
+        groups = block.groupby(codes, sort=False)
+        if mode == "rank":
+            count = groups.transform("count").to_numpy()
+            rank = groups.rank(method="average").to_numpy()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                result = np.where(count > 1, (rank - 1.0) / (count - 1.0), 0.5)
+        else:
+            mean = groups.transform("mean").to_numpy()
+            std = groups.transform("std", ddof=0).to_numpy()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                result = np.where(std > 1e-12, (block.to_numpy() - mean) / std, 0.0)
+        out[:, start:start + _BLOCK] = result
     return out
