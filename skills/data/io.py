@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import re
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,10 @@ _CSV_SUFFIXES = (".csv", ".txt")
 
 class DataError(ValueError):
     """Bad input data. The message names the file, the row or column and the problem."""
+
+
+class _BadRowError(DataError):
+    """A bad row (raised when bad rows are not dropped); the universe loader tells it from a bad file."""
 
 
 def load_ohlcv(path, *, strict: bool = False, drop_bad_rows: bool = False):
@@ -72,12 +78,26 @@ def _load_folder(folder: Path, *, strict: bool, drop_bad_rows: bool) -> dict:
     return frames
 
 
-def _read_text_table(path: Path) -> pd.DataFrame:
-    if path.suffix.lower() not in _CSV_SUFFIXES:
-        raise DataError(f"{path}: not a CSV file (expected a .csv or .txt suffix)")
+def _is_gzip_csv(path: Path) -> bool:
+    return path.suffix.lower() == ".gz" and Path(path.stem).suffix.lower() in _CSV_SUFFIXES
+
+
+def _read_text_table(path: Path, *, allow_gzip: bool = False) -> pd.DataFrame:
+    """Read a CSV file as a table of str cells (``allow_gzip``: also ``.csv.gz``)."""
+    gzipped = allow_gzip and _is_gzip_csv(path)
+    if path.suffix.lower() not in _CSV_SUFFIXES and not gzipped:
+        expected = ".csv, .txt, .csv.gz" if allow_gzip else ".csv or .txt"
+        raise DataError(f"{path}: not a CSV file (expected a {expected} suffix)")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
     data = path.read_bytes()
+    if gzipped:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{path}: not a readable gzip file ({exc})") from None
+        if not data:
+            raise DataError(f"{path}: file is empty")
     if b"\x00" in data[:4096]:
         raise DataError(f"{path}: not a CSV file (binary content)")
     try:
@@ -125,19 +145,52 @@ def _parse_dates(values: pd.Series) -> pd.Series:
 
 
 def _load_file(path: Path, *, drop_bad_rows: bool) -> pd.DataFrame:
-    raw = _read_text_table(path)
+    frame, dropped = _frame_from_table(_read_text_table(path), os.fspath(path), drop_bad_rows=drop_bad_rows)
+    if dropped:
+        line, stamp, messages = dropped[0]
+        warnings.warn(f"{path}: dropped {len(dropped)} bad row(s), first at {_where(line, stamp)}: "
+                      f"{messages[0]}", stacklevel=3)
+    frame.attrs["source"] = os.fspath(path)
+    frame.attrs["ticker"] = path.stem.upper()
+    return frame
+
+
+def _where(line: int, stamp) -> str:
+    return f"line {line}" + ("" if pd.isna(stamp) else f" ({stamp.date()})")
+
+
+def _frame_from_table(raw: pd.DataFrame, source: str, *, drop_bad_rows: bool, lines=None):
+    """Check a table of text cells and turn it into an OHLCV frame.
+
+    Args:
+        raw: DataFrame of str cells as read from the file (any header spelling).
+        source: str, how messages name the origin (a path, or a path and a ticker).
+        drop_bad_rows: bool. Drop bad rows (and return them) instead of raising on the first.
+        lines: array of int or None. The file line of each row; None means header + 1, 2, ...
+
+    Returns:
+        ``(frame, dropped)``: the sorted, de-duplicated frame and a list of ``(line, date or NaT,
+        [problem, ...])``, one per dropped row, in file order (empty unless ``drop_bad_rows``).
+
+    Raises:
+        DataError: as ``load_ohlcv``; every message starts with ``source``.
+    """
+    raw = raw.copy()
     raw.columns = [_normalise_header(c) for c in raw.columns]
     if "adj_close" not in raw.columns and "adjclose" in raw.columns:
         raw = raw.rename(columns={"adjclose": "adj_close"})
     date_col = next((c for c in _DATE_COLUMNS if c in raw.columns), None)
     if date_col is None:
-        raise DataError(f"{path}: no date column (expected one of {', '.join(_DATE_COLUMNS)}; "
-                        f"found {', '.join(raw.columns)})")
+        raise DataError(f"{source}: no date column (expected one of {', '.join(_DATE_COLUMNS)}; "
+                        f"found {', '.join(map(str, raw.columns))})")
     missing = [c for c in OHLCV_COLUMNS if c not in raw.columns]
     if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+        raise DataError(f"{source}: missing column(s) {', '.join(missing)}")
+    if raw.columns.duplicated().any():
+        raise DataError(f"{source}: column(s) {', '.join(sorted(set(raw.columns[raw.columns.duplicated()])))} "
+                        "appear twice in the header")
 
-    lines = np.arange(len(raw)) + 2  # line 1 is the header
+    lines = np.arange(len(raw)) + 2 if lines is None else np.asarray(lines)  # line 1 is the header
     problems: list[tuple[int, str]] = []  # (row position, message)
 
     dates = _parse_dates(raw[date_col])
@@ -175,25 +228,23 @@ def _load_file(path: Path, *, drop_bad_rows: bool) -> pd.DataFrame:
             detail = ", ".join(f"{k}={row[k]:g}" for k in OHLCV_COLUMNS)
             problems.append((pos, f"{what} ({detail})"))
 
-    def where(pos: int) -> str:
-        stamp = dates.iloc[pos]
-        return f"line {lines[pos]}" + ("" if pd.isna(stamp) else f" ({stamp.date()})")
-
+    dropped = []
     if problems:
         problems.sort(key=lambda problem: problem[0])  # by row; within a row, in the order checked
         if not drop_bad_rows:
             pos, message = problems[0]
             more = len({p for p, _ in problems}) - 1
             suffix = f" [and {more} more bad row(s)]" if more else ""
-            raise DataError(f"{path}: {where(pos)}: {message}{suffix}")
-        bad = sorted({p for p, _ in problems})
-        warnings.warn(f"{path}: dropped {len(bad)} bad row(s), first at {where(bad[0])}: "
-                      f"{problems[0][1]}", stacklevel=3)
+            raise _BadRowError(f"{source}: {_where(lines[pos], dates.iloc[pos])}: {message}{suffix}")
+        by_row: dict[int, list[str]] = {}
+        for pos, message in problems:
+            by_row.setdefault(int(pos), []).append(message)
+        dropped = [(int(lines[pos]), dates.iloc[pos], messages) for pos, messages in by_row.items()]
         keep = np.ones(len(frame), dtype=bool)
-        keep[bad] = False
+        keep[list(by_row)] = False
         frame, dates, lines = frame[keep], dates[keep], lines[keep]
         if frame.empty:
-            raise DataError(f"{path}: no valid rows left after dropping bad rows")
+            raise DataError(f"{source}: no valid rows left after dropping bad rows")
 
     frame.index = pd.DatetimeIndex(dates.to_numpy(), name="date")
     frame["_line"] = lines
@@ -203,10 +254,8 @@ def _load_file(path: Path, *, drop_bad_rows: bool) -> pd.DataFrame:
         for stamp, group in frame[dup].groupby(level=0):
             if len(group[columns].drop_duplicates()) > 1:
                 first, second = group["_line"].iloc[:2]
-                raise DataError(f"{path}: date {stamp.date()} appears twice with different values "
+                raise DataError(f"{source}: date {stamp.date()} appears twice with different values "
                                 f"(lines {first} and {second})")
         frame = frame[~frame.index.duplicated(keep="first")]
     frame = frame.drop(columns="_line")
-    frame.attrs["source"] = os.fspath(path)
-    frame.attrs["ticker"] = path.stem.upper()
-    return frame
+    return frame, dropped
