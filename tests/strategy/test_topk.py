@@ -1,0 +1,243 @@
+"""TopKStrategy and run_backtest(strategy="topk") on real 2013 bars of four bundled tickers, with planted scores.
+
+The scores (P(up) - P(down)) are drawn at random per ticker and bar and put in `ProbabilityData` columns, so the
+expected picks of every rebalance are known. The portfolio is checked three ways: its holdings against the
+TopkDropout rules, its fills against the next bar's open, and its equity against an independent pandas
+computation of the same portfolio.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skills.data import DataError, load_ohlcv
+from skills.strategy import PROBABILITY_LINES, run_backtest
+
+TICKERS = ("AAPL", "GOOG", "NVDA", "ORCL")
+CASH, COMMISSION, STAKE = 100_000.0, 0.001, 0.95
+
+
+@pytest.fixture(scope="module")
+def bars(data_dir):
+    """Real bars of four tickers over 2013, on the dates all four share."""
+    frames = {t: load_ohlcv(data_dir / f"{t}.csv").loc["2013-01-01":"2013-12-31"] for t in TICKERS}
+    common = frames[TICKERS[0]].index
+    for frame in frames.values():
+        common = common.intersection(frame.index)
+    assert len(common) > 200
+    return {t: f.loc[common, ["open", "high", "low", "close", "volume"]] for t, f in frames.items()}
+
+
+@pytest.fixture(scope="module")
+def tiny_lstm(data_dir):
+    """A one-layer LSTM of 2 units fitted for one epoch on 2011-2012 bars of two of the tickers."""
+    from skills.data import prepare_dataset
+    from skills.models import make_model
+
+    train = {t: load_ohlcv(data_dir / f"{t}.csv").loc["2011-01-01":"2012-12-31"] for t in TICKERS[:2]}
+    return make_model("lstm", lstm_units=2, num_layers=1, sequence_length=10).fit(
+        prepare_dataset(train, sequence_length=10), epochs=1, batch_size=256, verbose=0)
+
+
+def _plant(bars, seed=0):
+    """Each ticker's bars with probabilities whose score P(up) - P(down) is 0.8 * s, s uniform in (-1, 1)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for ticker, frame in bars.items():
+        s = rng.uniform(-1, 1, len(frame))
+        p = np.column_stack([0.4 * (1 - s), np.full(len(s), 0.2), 0.4 * (1 + s)])
+        out[ticker] = frame.join(pd.DataFrame(p, index=frame.index, columns=list(PROBABILITY_LINES)))
+    return out
+
+
+def _scores(frames) -> pd.DataFrame:
+    """date x ticker scores of the planted frames."""
+    return pd.DataFrame({t: f["p_up"] - f["p_down"] for t, f in frames.items()})
+
+
+def _positions(orders, dates) -> pd.DataFrame:
+    """date x ticker signed position after each date's fills, from the fills alone."""
+    signed = orders.assign(size=np.where(orders["side"] == "buy", orders["size"], -orders["size"]))
+    table = signed.pivot_table(index="date", columns="ticker", values="size", aggfunc="sum")
+    return table.reindex(index=dates, columns=list(TICKERS)).fillna(0).cumsum()
+
+
+def _next_day(dates, day):
+    return dates[dates.get_loc(pd.Timestamp(day)) + 1]
+
+
+@pytest.mark.parametrize("n_drop", [None, 1])
+def test_holdings_after_each_rebalance_follow_the_topk_dropout_rules(bars, n_drop):
+    frames, k = _plant(bars), 2
+    result = run_backtest(None, frames, strategy="topk", k=k, n_drop=n_drop, rebalance=3, commission=COMMISSION)
+    scores, dates = _scores(frames), next(iter(bars.values())).index
+    held = _positions(result.orders, dates)
+    rebalances = result.strategy.rebalances
+    assert [pd.Timestamp(r["date"]) for r in rebalances] == list(dates[::3])
+    before = set()
+    for r in rebalances[:-1]:  # the last rebalance's fills fall after the data when it is the last bar
+        day = pd.Timestamp(r["date"])
+        now = {t for t in TICKERS if held.loc[_next_day(dates, day), t] > 0}
+        assert now == set(r["long"]) and len(now) == k
+        ranked = scores.loc[day].sort_values(ascending=False).index
+        top = set(ranked[:k])
+        if n_drop is None:
+            assert now == top
+        else:
+            assert before & top <= now                       # held names still in the top k are kept
+            assert len(before - now) <= n_drop                # at most n_drop replaced
+            bought = now - before
+            not_held = [t for t in ranked if t not in before]
+            assert bought == set(not_held[:len(bought)])      # replacements are the best-ranked names not held
+        before = now
+
+
+def test_orders_fill_at_the_next_bars_open_only_after_rebalances(bars):
+    frames = _plant(bars)
+    result = run_backtest(None, frames, strategy="topk", k=2, rebalance=5, commission=COMMISSION)
+    dates = next(iter(bars.values())).index
+    fill_days = {_next_day(dates, r["date"]) for r in result.strategy.rebalances if pd.Timestamp(r["date"]) <
+                 dates[-1]}
+    orders = result.orders
+    assert len(orders) > 20 and set(orders["date"]) <= fill_days
+    for row in orders.itertuples():
+        assert row.price == pytest.approx(bars[row.ticker].loc[row.date, "open"], rel=1e-12)
+
+
+def test_long_short_holds_k_long_and_k_short_from_the_two_ends_of_the_ranking(bars):
+    frames, k = _plant(bars, seed=1), 2
+    result = run_backtest(None, frames, strategy="topk", k=k, long_short=True, rebalance=4)
+    scores, dates = _scores(frames), next(iter(bars.values())).index
+    held = _positions(result.orders, dates)
+    for r in result.strategy.rebalances[:-1]:
+        day = pd.Timestamp(r["date"])
+        after = held.loc[_next_day(dates, day)]
+        ranked = scores.loc[day].sort_values(ascending=False).index
+        assert set(after[after > 0].index) == set(ranked[:k]) == set(r["long"])
+        assert set(after[after < 0].index) == set(ranked[-k:]) == set(r["short"])
+
+
+def _pandas_portfolio(bars, weights_on, rebalance, commission=COMMISSION, cash=CASH):
+    """The same portfolio computed with pandas and plain arithmetic, not backtrader.
+
+    On each rebalance day t (every ``rebalance``-th bar from the first), ``weights_on(t)`` gives the target weight
+    of each ticker; the order is the whole-share difference between that target value (of the equity at t's
+    close) and the position's value at t's close, the rule of backtrader's ``order_target_percent``; it fills at
+    t+1's open, paying ``commission`` of the traded value. Returns the equity at each close.
+    """
+    opens = pd.DataFrame({t: f["open"] for t, f in bars.items()})
+    closes = pd.DataFrame({t: f["close"] for t, f in bars.items()})
+    position = pd.Series(0.0, index=opens.columns)
+    pending = pd.Series(0.0, index=opens.columns)
+    equity = []
+    for i, day in enumerate(opens.index):
+        traded = pending * opens.loc[day]
+        cash -= traded.sum() + traded.abs().sum() * commission
+        position += pending
+        pending[:] = 0.0
+        value = cash + (position * closes.loc[day]).sum()
+        equity.append(value)
+        if i % rebalance == 0:
+            targets = weights_on(day)
+            for ticker in opens.columns:
+                w, price = targets.get(ticker, 0.0), closes.loc[day, ticker]
+                gap = value * w - position[ticker] * price
+                if w == 0:
+                    pending[ticker] = -position[ticker]
+                else:
+                    pending[ticker] = math.copysign(math.floor(abs(gap) / price), gap)
+    return pd.Series(equity, index=opens.index)
+
+
+@pytest.mark.parametrize("long_short", [False, True])
+def test_equity_and_benchmark_match_an_independent_pandas_computation(bars, long_short):
+    """Tolerance 1e-9 relative: both sides trade the same whole numbers of shares at the same opens and charge
+    |size| * price * commission, so only floating-point summation order differs (a wrong share or a wrong fill
+    price would move equity by 1e-4 or more)."""
+    frames, k, every = _plant(bars, seed=2), 1, 3
+    result = run_backtest(None, frames, strategy="topk", k=k, long_short=long_short, rebalance=every,
+                          commission=COMMISSION, cash=CASH, stake=STAKE)
+    scores = _scores(frames)
+    weight = STAKE / (2 * k if long_short else k)
+
+    def topk(day):
+        ranked = scores.loc[day].sort_values(ascending=False).index
+        out = {t: weight for t in ranked[:k]}
+        if long_short:
+            out.update({t: -weight for t in ranked[-k:]})
+        return out
+
+    expected = _pandas_portfolio(bars, topk, every)
+    assert np.allclose(result.equity.to_numpy(), expected.to_numpy(), rtol=1e-9, atol=0)
+    assert result.equity.iloc[-1] != pytest.approx(CASH, rel=1e-3)   # it did trade
+    bench = _pandas_portfolio(bars, lambda day: {t: STAKE / len(TICKERS) for t in TICKERS}, every)
+    assert np.allclose(result.buy_and_hold.to_numpy(), bench.to_numpy(), rtol=1e-9, atol=0)
+    assert result.buy_and_hold.name == "equal_weight"
+
+
+def test_metrics_are_qlibs_figures_computed_from_the_two_curves(bars):
+    result = run_backtest(None, _plant(bars), strategy="topk", k=2, n_drop=1, rebalance=5)
+    m = result.metrics
+    excess = result.equity.pct_change() - result.buy_and_hold.pct_change()
+    excess.iloc[0] = result.equity.iloc[0] / CASH - result.buy_and_hold.iloc[0] / CASH
+    assert m["excess_annual_return"] == pytest.approx(excess.mean() * 252, rel=1e-9)
+    assert m["information_ratio"] == pytest.approx(excess.mean() / excess.std() * np.sqrt(252), rel=1e-9)
+    traded = result.orders.groupby("date")["value"].sum()
+    equity = [r["equity"] for r in result.strategy.rebalances]
+    assert m["turnover"] == pytest.approx(traded.sum() / len(equity) / np.mean(equity), rel=0.05)
+    assert 0 < m["turnover"] <= 2 * STAKE + 1e-9
+    assert m["benchmark_return"] == pytest.approx(result.buy_and_hold.iloc[-1] / CASH - 1, rel=1e-9)
+    assert m["n_rebalances"] == len(result.strategy.rebalances) and m["model_calls"] == 0
+
+
+def test_changing_bars_after_d_leaves_every_order_before_d_unchanged(bars):
+    frames = _plant(bars, seed=3)
+    day = next(iter(bars.values())).index[150]
+    changed = {}
+    rng = np.random.default_rng(9)
+    for ticker, frame in frames.items():
+        frame = frame.copy()
+        later = frame.index >= day
+        frame.loc[later, ["open", "high", "low", "close"]] *= 1.7
+        s = rng.uniform(-1, 1, later.sum())
+        frame.loc[later, list(PROBABILITY_LINES)] = np.column_stack([0.4 * (1 - s), np.full(len(s), 0.2),
+                                                                     0.4 * (1 + s)])
+        changed[ticker] = frame
+    a = run_backtest(None, frames, strategy="topk", k=2, n_drop=1, rebalance=2, long_short=True)
+    b = run_backtest(None, changed, strategy="topk", k=2, n_drop=1, rebalance=2, long_short=True)
+    before_a, before_b = a.orders[a.orders["date"] < day], b.orders[b.orders["date"] < day]
+    assert len(before_a) > 20
+    pd.testing.assert_frame_equal(before_a.reset_index(drop=True), before_b.reset_index(drop=True))
+    pd.testing.assert_series_equal(a.equity[a.equity.index < day], b.equity[b.equity.index < day])
+    assert not a.orders[a.orders["date"] > day].reset_index(drop=True).equals(
+        b.orders[b.orders["date"] > day].reset_index(drop=True))
+
+
+@pytest.mark.parametrize("params, error, text", [
+    (dict(k=5), ValueError, "k must be"),
+    (dict(k=3, long_short=True), ValueError, "k must be"),
+    (dict(k=2, n_drop=-1), ValueError, "n_drop"),
+    (dict(k=2, rebalance=0), ValueError, "rebalance"),
+    (dict(k=2, confidence=0.5), TypeError, "confidence"),
+    (dict(strategy="best"), ValueError, "strategy must be"),
+])
+def test_bad_params_are_named(bars, params, error, text):
+    params = {"strategy": "topk", **params}
+    with pytest.raises(error, match=text):
+        run_backtest(None, _plant(bars), **params)
+
+
+def test_no_model_and_no_probabilities_is_a_data_error(bars):
+    with pytest.raises(DataError, match="AAPL.*p_down"):
+        run_backtest(None, bars, strategy="topk", k=1)
+
+
+def test_a_model_is_called_once_per_ticker_and_trades_as_its_planted_probabilities(bars, tiny_lstm):
+    model = tiny_lstm
+    result = run_backtest(model, bars, strategy="topk", k=1, rebalance=5)
+    assert result.metrics["model_calls"] == len(TICKERS) and result.metrics["n_rebalances"] > 10
+    planted = {t: f.join(model.predict_frame(f).set_axis(list(PROBABILITY_LINES), axis=1)) for t, f in bars.items()}
+    again = run_backtest(None, planted, strategy="topk", k=1, rebalance=5)
+    pd.testing.assert_frame_equal(result.orders, again.orders)
