@@ -211,6 +211,9 @@ def make_labels(df, horizon: int = 1, method: str = "fixed", threshold: float | 
     Returns:
         A float Series named ``label`` of 0/1/2 on ``df``'s index; the last ``horizon`` rows (and,
         for ``volatility``, the σ warm-up) are NaN.
+
+    Raises:
+        ValueError: a bad argument, or ``method="cross_section"`` (one ticker has no cross-section).
     """
     close = df["close"] if isinstance(df, pd.DataFrame) else df
     rule = LabelRule(horizon=horizon, method=method, threshold=threshold, vol_window=vol_window, edges=edges)
