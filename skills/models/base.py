@@ -232,10 +232,17 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             DataFrame indexed by the date of each window's last bar, columns ``CLASS_NAMES``.
 
         Raises:
-            ModelFileError: the model reads features that neither the bars nor `compute_features` provide.
+            ModelFileError: the model reads features that neither the bars nor `compute_features` provide,
+                or it was trained on features normalised across a universe's tickers, which one ticker's
+                bars cannot give.
             DataError: the bars are too few for one complete window.
         """
         self._check_fitted()
+        across = (self.metadata_.get("data") or {}).get("cross_section", "none")
+        if across != "none":
+            raise self._error(f"trained on features normalised across the tickers of each date ({across!r}); "
+                              "one ticker's bars cannot give them: predict on windows of the whole universe "
+                              "(prepare_dataset(..., cross_section=...)) with predict_proba")
         unknown = [f for f in self.feature_names_ if f not in FEATURE_NAMES and f not in ohlcv.columns]
         if unknown:
             raise self._error(f"the data cannot provide the model's features: {ohlcv.attrs.get('source', 'the bars')} "

@@ -8,7 +8,8 @@ The record sits in the root attribute ``skills_metadata`` of an ``.h5`` file and
      "feature_names": [...], "scaler": {"kind", "offset", "scale"}, "class_names": [...],
      "label_rule": {..., "horizon"} or null,
      "data": {"tickers", "gap", "date_ranges": {"train": [first, last], "val", "test"},
-              "split_sizes": {"train": n, "val": n, "test": n}} or null (fitted on arrays),
+              "split_sizes": {"train": n, "val": n, "test": n},
+              "cross_section": "none" | "rank" | "zscore"} or null (fitted on arrays),
      "training": {"epochs", "batch_size", "learning_rate", "optimizer", "lr_schedule", "clipnorm",
                   "patience", "class_weight", "seed", "precision", "epochs_run"},
      "versions": {"skills", "keras", "backend"}}
@@ -91,12 +92,14 @@ def make_metadata(model_class: str, params: dict, feature_names, scaler: dict, *
 
 
 def data_record(data) -> dict:
-    """The ``data`` block of the metadata for a `PreparedData`: tickers, gap, date ranges, split sizes."""
+    """The ``data`` block of the metadata for a `PreparedData`: tickers, gap, date ranges, split sizes, and
+    whether the features were normalised across the tickers of each date (``cross_section``)."""
     return {
         "tickers": [str(ticker) for ticker in data.tickers],
         "gap": int(data.gap),
         "date_ranges": data.bounds.to_dict(),
         "split_sizes": {split.name: len(split) for split in (data.train, data.val, data.test)},
+        "cross_section": str(getattr(data, "cross_section", "none")),
     }
 
 
@@ -170,6 +173,7 @@ def _upgrade_v1(meta: dict) -> dict:
         "gap": dataset.get("gap"),
         "date_ranges": dataset.get("date_ranges"),
         "split_sizes": dataset.get("split_sizes"),
+        "cross_section": "none",
     }
     return {
         "format": FORMAT,

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 
 from skills.data import CLASS_NAMES
-from skills.models import ModelFileError, load_model, read_metadata
+from skills.models import LSTMModel, ModelFileError, load_model, read_metadata
 from skills.training import TrainConfig
 
 from .conftest import QUICK_FIT, edit_metadata
@@ -39,6 +39,7 @@ def test_a_file_states_each_fact_once_and_its_training_run(quick, tiny_data, tmp
         "gap": tiny_data.gap,
         "date_ranges": tiny_data.bounds.to_dict(),
         "split_sizes": {"train": len(tiny_data.train), "val": len(tiny_data.val), "test": len(tiny_data.test)},
+        "cross_section": "none",
     }
     training, defaults = meta["training"], TrainConfig()
     assert {key: training[key] for key in QUICK_FIT} == QUICK_FIT  # what fit used
@@ -72,3 +73,18 @@ def test_what_a_file_holds_is_checked(quick, tmp_path):
         edit_metadata(edited, **changes)
         with pytest.raises(ModelFileError, match=f"{name}.h5: .*{message}"):
             load_model(edited)
+
+
+def test_a_model_of_cross_section_features_says_so_and_refuses_one_tickers_bars(data_dir, tmp_path):
+    """Features normalised across each date's tickers cannot be computed from one ticker's bars."""
+    from skills.data import load_ohlcv, prepare_dataset
+
+    bars = {t: load_ohlcv(data_dir / f"{t}.csv").loc["2016":] for t in ("AAPL", "GOOG", "NVDA")}
+    bars["NVDA"] = load_ohlcv(data_dir / "NVDA.csv").loc["2012":]
+    data = prepare_dataset(bars, sequence_length=8, cross_section="rank")
+    model = LSTMModel(sequence_length=8, lstm_units=2, num_layers=1).fit(data, epochs=1, batch_size=256, verbose=0)
+    path = model.save(tmp_path / "universe.h5")
+    assert read_metadata(path)["data"]["cross_section"] == "rank"
+    with pytest.raises(ModelFileError, match="normalised across the tickers of each date"):
+        load_model(path).predict_frame(bars["AAPL"])
+    assert load_model(path).predict_proba(data.test.X).shape == (len(data.test), 3)

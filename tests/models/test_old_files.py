@@ -66,6 +66,7 @@ def test_a_format_1_file_is_upgraded_to_the_format_2_layout(loaded, name):
         "date_ranges": {"train": ["2015-08-14", "2017-04-24"], "val": ["2017-04-26", "2017-09-05"],
                         "test": ["2017-09-07", "2018-01-18"]},
         "split_sizes": {"train": 426, "val": 92, "test": 92},
+        "cross_section": "none",
     }
     # format 1 recorded the precision, not the other hyperparameters
     assert meta["training"]["precision"] == "float32"
