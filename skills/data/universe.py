@@ -116,6 +116,7 @@ def load_universe(path, *, on_bad_rows: str = "raise", on_bad_files: str = "rais
             leave the ticker out and list it in ``report.skipped``.
         min_rows: int, default 100. Fewest usable rows a ticker needs; the indicators of
             ``compute_features`` take 80 bars to warm up.
+            A CSV file without a ticker column is a universe of one (its stem).
         tickers: iterable of str or None. Load only these tickers (a missing one is a bad file).
         workers: int or None. Processes for a folder of per-ticker files; 1 loads serially.
             None: serial below 64 files, else one process per CPU (250 shared files on 2 cores:
@@ -147,8 +148,10 @@ def load_universe(path, *, on_bad_rows: str = "raise", on_bad_files: str = "rais
         singles, longs = _folder_files(path)
         if wanted is not None:
             singles = [f for f in singles if f.stem.upper() in wanted]
-    else:
+    elif _is_gzip_csv(path) or _has_ticker_column(path):
         singles, longs = [], [path]
+    else:
+        singles, longs = [path], []
     results = [r for long in longs for r in _long_results(long, drop, wanted)]
     results += _map(_single_result, [(f, drop) for f in singles], workers)
 
