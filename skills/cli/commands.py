@@ -9,7 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from skills._atomic import write_together
-from skills.cli.parser import UsageError, check_data_path, check_model_and_range, check_output, names, write_json
+from skills.cli.parser import (
+    UsageError,
+    check_data_path,
+    check_model_and_range,
+    check_output,
+    check_strategy_flags,
+    names,
+    write_json,
+)
 from skills.cli.train import fit_options, new_model
 from skills.data import feature_windows, load_ohlcv, prepare_walk_forward
 from skills.data.dataset import as_frames
@@ -17,7 +25,7 @@ from skills.evaluation import BASELINES, format_summary_table, walk_forward
 from skills.models import MODEL_NAMES, load_model
 from skills.plots import plot_attention_report, plot_equity_curve, plot_walk_forward, save_figure
 from skills.strategy import out_of_sample_start, run_backtest
-from skills.strategy.backtest import format_metrics
+from skills.strategy.backtest import format_metrics, format_topk_metrics
 
 
 def _print_written(writers: dict) -> None:
@@ -27,23 +35,41 @@ def _print_written(writers: dict) -> None:
 
 
 def backtest(args) -> int:
-    """Trade the model's signals from its out-of-sample start and print the table beside buy-and-hold."""
+    """Trade the model's signals from its out-of-sample start and print the table beside its benchmark:
+    buy-and-hold for ``--strategy ml``, the equal-weight universe for ``--strategy topk``."""
+    check_strategy_flags(args)
     check_output("--plot", args.plot)
     check_output("--json", args.json, (".json",))
     check_model_and_range(args)
     check_data_path(args.data_path)
     model = load_model(args.model_path)
     data = load_ohlcv(args.data_path)
-    result = run_backtest(model, data, confidence_threshold=args.confidence_threshold, cash=args.cash,
-                          commission=args.commission, slippage=args.slippage,
-                          start=out_of_sample_start(model, args.start), end=args.end,
-                          exit_threshold=args.exit_threshold, allow_short=args.allow_short, stake=args.stake,
-                          hold_bars=args.hold_bars)
+    tickers = list(as_frames(data))
+    if args.strategy == "topk":
+        most = len(tickers) // 2 if args.long_short else len(tickers)
+        if args.long_short and len(tickers) < 2:
+            raise UsageError(f"--long-short needs at least 2 tickers; {args.data_path} has {len(tickers)}")
+        if args.k is not None and args.k > most:
+            raise UsageError(f"--k {args.k} is more than the {most} ticker(s) a side can hold in "
+                             f"{args.data_path} ({len(tickers)} tickers{', long-short' if args.long_short else ''})")
+    common = dict(cash=args.cash, commission=args.commission, slippage=args.slippage,
+                  start=out_of_sample_start(model, args.start), end=args.end)
+    if args.strategy == "topk":
+        stake = {} if args.stake is None else {"stake": args.stake}
+        result = run_backtest(model, data, strategy="topk", k=args.k, n_drop=args.n_drop, rebalance=args.rebalance,
+                              long_short=args.long_short, **stake, **common)
+        rule = (f"top {result.strategy.k}{' long-short' if args.long_short else ''}, rebalance every "
+                f"{args.rebalance} bar(s), n_drop {args.n_drop if args.n_drop is not None else 'no limit'}")
+        table = format_topk_metrics
+    else:
+        result = run_backtest(model, data, confidence_threshold=args.confidence_threshold,
+                              exit_threshold=args.exit_threshold, allow_short=args.allow_short, stake=args.stake,
+                              hold_bars=args.hold_bars, **common)
+        rule, table = f"confidence threshold {args.confidence_threshold}", format_metrics
     m = result.metrics
-    print(f"\nBacktest of {args.model_path} on {', '.join(as_frames(data))}: {m['start']} .. {m['end']} "
-          f"({m['bars']} bars), confidence threshold {args.confidence_threshold}, commission {args.commission}, "
-          f"cash {args.cash:,.0f}")
-    print(format_metrics(m))
+    print(f"\nBacktest of {args.model_path} on {', '.join(tickers)}: {m['start']} .. {m['end']} "
+          f"({m['bars']} bars), {rule}, commission {args.commission}, cash {args.cash:,.0f}")
+    print(table(m))
     writers = {}
     if args.plot:
         writers[Path(args.plot)] = lambda tmp: save_figure(plot_equity_curve(result.equity, result.buy_and_hold), tmp)

@@ -14,6 +14,7 @@ from skills._atomic import atomic_path
 from skills.data import LABEL_METHODS, SCALERS, WALK_FORWARD_MODES
 from skills.evaluation import BASELINES, walk_forward
 from skills.models import MODEL_NAMES, model_params
+from skills.strategy import STRATEGIES
 from skills.training import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +56,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
     return value
 
 
@@ -167,29 +175,42 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue training the model already at --model-path (same model and features)")
     g.add_argument("--quiet", action="store_true", help="no progress bars, only the final table")
 
-    backtest = sub.add_parser("backtest", help="trade a model's signals with MLStrategy beside buy-and-hold",
-                              formatter_class=_Help)
+    backtest = sub.add_parser("backtest", help="trade a model's signals with MLStrategy beside buy-and-hold, or "
+                              "a top-k portfolio beside the equal-weight universe", formatter_class=_Help)
     _add(backtest, "--model-path", default=None, help="model file (.h5 or .keras) written by train (required)")
     backtest.add_argument("--data-path", default=str(DEFAULT_DATA),
-                          help="CSV file or folder of CSVs; a folder's tickers trade together, one position each")
-    backtest.add_argument("--confidence-threshold", type=_probability, default=0.65,
-                          help="enter when P(up) (or P(down) with --allow-short) >= this")
-    backtest.add_argument("--exit-threshold", type=_probability, default=None,
-                          help="leave when the opposite class's P >= this (default: the confidence threshold)")
-    backtest.add_argument("--allow-short", action="store_true", help="P(down) opens a short instead of only exiting")
-    backtest.add_argument("--stake", type=_probability, default=None,
-                          help="fraction of equity per position (default: 0.95 / number of tickers)")
-    backtest.add_argument("--hold-bars", type=_positive_int, default=None, help="close positions after N bars")
-    backtest.add_argument("--cash", type=_positive_float, default=100_000.0, help="starting cash")
-    backtest.add_argument("--commission", type=_fraction, default=0.001, help="fraction of each fill's value")
-    backtest.add_argument("--slippage", type=_fraction, default=0.0, help="fraction of price, against the order")
-    backtest.add_argument("--start", type=_date, default=None,
-                          help="first date to trade (default: the start of the model's test split, so the "
-                               "backtest is out of sample)")
-    backtest.add_argument("--end", type=_date, default=None, help="last date to use (default: the last bar)")
-    backtest.add_argument("--plot", metavar="PNG", default=None, help="save the equity curve beside buy-and-hold")
-    backtest.add_argument("--json", metavar="PATH", default=None, help="write metrics and orders as JSON")
-    backtest.add_argument("--quiet", action="store_true", help="only the table")
+                          help="CSV file or folder of CSVs; a folder's tickers trade together (ml: one position "
+                               "each; topk: one universe)")
+    backtest.add_argument("--strategy", choices=STRATEGIES, default=STRATEGIES[0],
+                          help="ml: MLStrategy's thresholds per ticker; topk: hold the k best-scored tickers")
+    g = backtest.add_argument_group("ml strategy (--strategy ml)")
+    g.add_argument("--confidence-threshold", type=_probability, default=None,
+                   help="enter when P(up) (or P(down) with --allow-short) >= this (default: 0.65)")
+    g.add_argument("--exit-threshold", type=_probability, default=None,
+                   help="leave when the opposite class's P >= this (default: the confidence threshold)")
+    g.add_argument("--allow-short", action="store_true", help="P(down) opens a short instead of only exiting")
+    g.add_argument("--hold-bars", type=_positive_int, default=None, help="close positions after N bars")
+    g = backtest.add_argument_group("top-k strategy (--strategy topk)")
+    g.add_argument("--k", type=_positive_int, default=None,
+                   help="tickers held per side (default: a fifth of the tickers, at least 1)")
+    g.add_argument("--n-drop", type=_count, default=None,
+                   help="replace at most this many holdings per rebalance (Qlib's TopkDropout; default: no limit)")
+    g.add_argument("--rebalance", type=_positive_int, default=None, help="rebalance every N bars (default: 1)")
+    g.add_argument("--long-short", action="store_true", help="also short the k worst-scored tickers")
+    g = backtest.add_argument_group("broker and output")
+    g.add_argument("--stake", type=_probability, default=None,
+                   help="ml: fraction of equity per position (default: 0.95 / number of tickers); topk: gross "
+                        "fraction of equity invested (default: 0.95)")
+    g.add_argument("--cash", type=_positive_float, default=100_000.0, help="starting cash")
+    g.add_argument("--commission", type=_fraction, default=0.001, help="fraction of each fill's value")
+    g.add_argument("--slippage", type=_fraction, default=0.0, help="fraction of price, against the order")
+    g.add_argument("--start", type=_date, default=None,
+                   help="first date to trade (default: the start of the model's test split, so the "
+                        "backtest is out of sample)")
+    g.add_argument("--end", type=_date, default=None, help="last date to use (default: the last bar)")
+    g.add_argument("--plot", metavar="PNG", default=None, help="save the equity curve beside its benchmark")
+    g.add_argument("--json", metavar="PATH", default=None, help="write metrics and orders as JSON")
+    g.add_argument("--quiet", action="store_true", help="only the table")
 
     attention = sub.add_parser("attention", help="draw a model's attention weights over a ticker's bars",
                                formatter_class=_Help)
@@ -260,6 +281,26 @@ def check_model_and_range(args) -> None:
         raise UsageError(f"--model-path {args.model_path}: no such file (train one with: python -m skills train)")
     if args.start is not None and args.end is not None and args.start > args.end:
         raise UsageError(f"--start {args.start.date()} is after --end {args.end.date()}")
+
+
+#: The backtest flags of each strategy only, with their unset values.
+STRATEGY_FLAGS = {"ml": {"--confidence-threshold": None, "--exit-threshold": None, "--allow-short": False,
+                         "--hold-bars": None},
+                  "topk": {"--k": None, "--n-drop": None, "--rebalance": None, "--long-short": False}}
+
+
+def check_strategy_flags(args) -> None:
+    """The backtest flags of one strategy are not given with the other; unset ones get their defaults."""
+    for strategy, flags in STRATEGY_FLAGS.items():
+        if strategy == args.strategy:
+            continue
+        given = [flag for flag, unset in flags.items() if getattr(args, flag[2:].replace("-", "_")) != unset]
+        if given:
+            raise UsageError(f"{', '.join(given)} only with --strategy {strategy} (got --strategy {args.strategy})")
+    if args.strategy == "ml" and args.confidence_threshold is None:
+        args.confidence_threshold = 0.65
+    if args.strategy == "topk" and args.rebalance is None:
+        args.rebalance = 1
 
 
 def check_output(flag: str, path, suffixes=None) -> None:
