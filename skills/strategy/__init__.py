@@ -1,13 +1,13 @@
 """Backtesting a model's signals in backtrader: `MLStrategy`, `TopKStrategy` and `run_backtest`."""
 
 from skills.strategy.backtest import (
-           METRIC_NAMES,
-           STRATEGIES,
-           TOPK_METRIC_NAMES,
-           BacktestResult,
-           BuyAndHold,
-           out_of_sample_start,
-           run_backtest,
+    METRIC_NAMES,
+    STRATEGIES,
+    TOPK_METRIC_NAMES,
+    BacktestResult,
+    BuyAndHold,
+    out_of_sample_start,
+    run_backtest,
 )
 from skills.strategy.ml_strategy import PROBABILITY_LINES, MLStrategy, ProbabilityData
 from skills.strategy.topk import EqualWeight, TopKStrategy

@@ -36,7 +36,7 @@ METRIC_NAMES = ("total_return", "annual_return", "sharpe", "max_drawdown", "n_tr
                 "buy_and_hold_max_drawdown")
 #: The keys of `BacktestResult.metrics` for ``strategy="topk"``; ``benchmark_*`` is the equal-weight universe.
 TOPK_METRIC_NAMES = ("total_return", "annual_return", "sharpe", "max_drawdown", "n_trades", "n_rebalances",
-                     "turnover", "excess_annual_return", "information_ratio", "benchmark_return",
+                     "turnover", "unfilled_orders", "excess_annual_return", "information_ratio", "benchmark_return",
                      "benchmark_annual_return", "benchmark_sharpe", "benchmark_max_drawdown")
 #: The strategies `run_backtest` runs.
 STRATEGIES = ("ml", "topk")
@@ -267,6 +267,10 @@ def _run_topk(feeds, cash, commission, slippage, calls, **params) -> BacktestRes
         information_ratio=_none_if_nan(excess.mean() / std * np.sqrt(TRADING_DAYS) if std > 0 else np.nan),
         **{f"benchmark_{k}": bench_metrics[k] for k in ("annual_return", "sharpe", "max_drawdown")},
         benchmark_return=bench_metrics["total_return"])
+    metrics["unfilled_orders"] = len(strat.unfilled)
+    if strat.unfilled:
+        log.warning("%d top-k order(s) did not fill: %s", len(strat.unfilled),
+                    "; ".join(f"{day} {ticker} {status}" for day, ticker, status in strat.unfilled[:10]))
     metrics = {name: metrics[name] for name in TOPK_METRIC_NAMES}
     metrics.update(start=str(equity.index[0].date()), end=str(equity.index[-1].date()), bars=len(equity),
                    model_calls=calls)
@@ -338,6 +342,7 @@ _TOPK_TABLE = (
     ("info. ratio", "information_ratio", None, "{:.3f}"),
     ("turnover", "turnover", None, "{:.1%}"),
     ("rebalances", "n_rebalances", None, "{:d}"),
+    ("unfilled", "unfilled_orders", None, "{:d}"),
 )
 
 

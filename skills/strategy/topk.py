@@ -44,7 +44,8 @@ def topk_picks(scores: dict, held: set, k: int, n_drop: int | None, exclude=()) 
 
 class _Rebalancing(bt.Strategy):
     """Shared schedule and bookkeeping: rebalance every ``rebalance`` bars from ``start``; record each
-    rebalance's date, equity and traded value (filled at the next open)."""
+    rebalance's date, equity and traded value (filled at the next open), every order that did not fill, and
+    every held ticker that could not be traded on a rebalance day (it had no bar that day)."""
 
     def __init__(self):
         if int(self.p.rebalance) < 1:
@@ -52,7 +53,8 @@ class _Rebalancing(bt.Strategy):
                              f"got {self.p.rebalance!r}")
         self.start_date = None if self.p.start is None else pd.Timestamp(self.p.start).date()
         self.bar = 0             # tradable bars seen (on or after start)
-        self.rebalances = []     # one dict per rebalance: date, equity, long, short, traded
+        self.rebalances = []     # one dict per rebalance: date, equity, long, short, untraded, traded
+        self.unfilled = []       # (date, ticker, status) of each order that did not fill (e.g. Margin)
         self.names = {data: data._name or f"#{i}" for i, data in enumerate(self.datas)}
 
     def prenext(self):  # a universe whose tickers start on different dates trades from the first bar of any
@@ -70,6 +72,20 @@ class _Rebalancing(bt.Strategy):
     def notify_order(self, order):
         if order.status == order.Completed and self.rebalances:
             self.rebalances[-1]["traded"] += abs(order.executed.size * order.executed.price)
+        elif order.status in (order.Margin, order.Rejected, order.Canceled, order.Expired):
+            self.unfilled.append((self.now(), self.names[order.data], order.getstatusname()))
+
+    def stop(self):
+        """Orders still open at the end, other than those of the last bar (which have no next open), are
+        unfilled too."""
+        for order in self.broker.get_orders_open():
+            if bt.num2date(order.created.dt).date() < self.now():
+                self.unfilled.append((self.now(), self.names[order.data], "pending at the end"))
+
+    def held_without_bar(self, datas) -> list:
+        """Held tickers with no bar today (halted, delisted, or a gap): they cannot be traded now."""
+        today = set(datas)
+        return sorted(self.names[d] for d in self.datas if d not in today and self.getposition(d).size)
 
     def next(self):
         if self.start_date is not None and self.now() < self.start_date:
@@ -77,20 +93,22 @@ class _Rebalancing(bt.Strategy):
         due = self.bar % int(self.p.rebalance) == 0
         self.bar += 1
         if due:
-            targets = self.targets(self.today())
+            datas = self.today()
+            targets = self.targets(datas)
             if targets is None:
                 self.bar -= 1   # nothing to rank yet: the schedule starts at the first rankable bar
                 return
             self.rebalances.append({"date": self.now(), "equity": self.broker.getvalue(),
                                     "long": sorted(n for n, w in targets.items() if w > 0),
-                                    "short": sorted(n for n, w in targets.items() if w < 0), "traded": 0.0})
-            self._order(targets)
+                                    "short": sorted(n for n, w in targets.items() if w < 0),
+                                    "untraded": self.held_without_bar(datas), "traded": 0.0})
+            self._order(targets, datas)
 
-    def _order(self, targets: dict) -> None:
-        """order_target_percent to every target (0 for held names not in it); sells and covers first, so
-        that their cash pays for the buys at the same open."""
-        by_name = {self.names[data]: data for data in self.datas}
-        held = {self.names[d] for d in self.datas if self.getposition(d).size}
+    def _order(self, targets: dict, datas) -> None:
+        """order_target_percent to every target (0 for held names not in it) among ``datas`` (the feeds with a
+        bar today); sells and covers first, so that their cash pays for the buys at the same open."""
+        by_name = {self.names[data]: data for data in datas}
+        held = {self.names[d] for d in datas if self.getposition(d).size}
         plan = {name: targets.get(name, 0.0) for name in held | set(targets)}
 
         def reduces(name):
@@ -112,6 +130,8 @@ class TopKStrategy(_Rebalancing):
         ranked are sold, at most ``n_drop`` of them (None = all); the others stay;
       - the free slots (k minus the names kept) are filled with the best-ranked names not held;
       - with ``long_short``, the same on the short side with the bottom k (a name is never on both sides);
+      - a held ticker with no bar on the rebalance day (halted, delisted, a gap in its data) cannot be traded:
+        it keeps its position and its slot, and is listed in that rebalance's ``untraded``;
       - every name held afterwards gets an equal weight: ``stake / k`` of equity (``stake / (2 k)`` per name
         when long-short); a slot left empty stays in cash; names sold get 0. Orders are placed with
         ``order_target_percent`` at bar t's close (sizes in whole shares from that close) and fill at bar
@@ -173,22 +193,26 @@ class TopKStrategy(_Rebalancing):
         scores = {self.names[d]: s for d in datas if np.isfinite(s := self.score(d))}
         if not scores:
             return None
+        tradable = {self.names[d] for d in datas}
         longs = {self.names[d] for d in self.datas if self.getposition(d).size > 0}
         shorts = {self.names[d] for d in self.datas if self.getposition(d).size < 0}
         n_drop = self.p.n_drop
-        picks = topk_picks(scores, longs, self.k, n_drop)
+        # a held name without a bar today keeps its position and its slot until it can be traded
+        picks = topk_picks(scores, longs & tradable, self.k - len(longs - tradable), n_drop)
         weight = float(self.p.stake) / (2 * self.k if self.p.long_short else self.k)
         targets = {name: weight for name in picks}
         if self.p.long_short:
             down = {name: -s for name, s in scores.items()}
-            for name in topk_picks(down, shorts, self.k, n_drop, exclude=set(picks)):
+            for name in topk_picks(down, shorts & tradable, self.k - len(shorts - tradable), n_drop,
+                                   exclude=set(picks)):
                 targets[name] = -weight
         return targets
 
 
 class EqualWeight(_Rebalancing):
     """The equal-weight universe: every ``rebalance`` bars from ``start``, ``stake / n`` of equity in each of
-    the n tickers that have a bar that day, filled at the next open.
+    the n tickers that have a bar that day, filled at the next open (a held ticker with no bar that day keeps
+    its position until it has one).
 
     It rebalances on the same schedule as the `TopKStrategy` it is compared with, rather than buying once and
     holding: a bought-once portfolio drifts towards the winners (it becomes a momentum portfolio), and a ticker

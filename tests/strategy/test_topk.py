@@ -241,3 +241,50 @@ def test_a_model_is_called_once_per_ticker_and_trades_as_its_planted_probabiliti
     planted = {t: f.join(model.predict_frame(f).set_axis(list(PROBABILITY_LINES), axis=1)) for t, f in bars.items()}
     again = run_backtest(None, planted, strategy="topk", k=1, rebalance=5)
     pd.testing.assert_frame_equal(result.orders, again.orders)
+
+
+def test_a_held_ticker_whose_bars_end_keeps_its_position_and_slot_and_is_listed(bars):
+    frames = _plant(bars, seed=4)
+    dates = next(iter(bars.values())).index
+    last = dates[100]
+    frames["GOOG"] = frames["GOOG"].loc[:last]
+    # GOOG has the best score from bar 90 to its end, so it is held when its data stop
+    frames["GOOG"].loc[dates[90]:, ["p_down", "p_flat", "p_up"]] = [0.0, 0.0, 1.0]
+    result = run_backtest(None, frames, strategy="topk", k=2, rebalance=3)
+    after = [r for r in result.strategy.rebalances if pd.Timestamp(r["date"]) > last]
+    assert after and all(r["untraded"] == ["GOOG"] and "GOOG" not in r["long"] and len(r["long"]) == 1
+                         for r in after)
+    assert not (result.orders["ticker"] == "GOOG").loc[result.orders["date"] > last].any()
+    assert result.metrics["unfilled_orders"] == len(result.strategy.unfilled)
+
+
+def test_cerebro_with_a_model_predicts_once_per_ticker_like_run_backtest(bars, tiny_lstm):
+    import backtrader as bt
+
+    from skills.strategy import TopKStrategy
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.broker.setcash(CASH)
+    cerebro.broker.setcommission(commission=COMMISSION)
+    for ticker, frame in bars.items():
+        cerebro.adddata(bt.feeds.PandasData(dataname=frame), name=ticker)
+    cerebro.addstrategy(TopKStrategy, model=tiny_lstm, k=1, rebalance=5)
+    cerebro.addanalyzer(bt.analyzers.Transactions, _name="tx")
+    strat = cerebro.run()[0]
+    assert strat.model_calls == len(TICKERS)
+    fills = sorted((pd.Timestamp(d).normalize(), sym, size) for d, rows in strat.analyzers.tx.get_analysis().items()
+                   for size, _, _, sym, _ in rows)
+    result = run_backtest(tiny_lstm, bars, strategy="topk", k=1, rebalance=5)
+    expected = sorted((row.date, row.ticker, row.size if row.side == "buy" else -row.size)
+                      for row in result.orders.itertuples())
+    assert fills == expected and len(fills) > 5
+
+
+def test_orders_the_broker_refuses_are_counted_and_logged(bars, caplog):
+    """A stake of all the equity leaves no cash for the commission: the broker refuses buys (Margin)."""
+    with caplog.at_level("WARNING", logger="skills.strategy"):
+        result = run_backtest(None, _plant(bars), strategy="topk", k=1, stake=1.0)
+    unfilled = result.strategy.unfilled
+    assert result.metrics["unfilled_orders"] == len(unfilled) > 0 and {s for _, _, s in unfilled} == {"Margin"}
+    assert f"{len(unfilled)} top-k order(s) did not fill" in caplog.text
+    assert run_backtest(None, _plant(bars), strategy="topk", k=1).metrics["unfilled_orders"] == 0
