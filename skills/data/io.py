@@ -200,10 +200,10 @@ def _frame_from_table(raw: pd.DataFrame, source: str, *, drop_bad_rows: bool, li
     columns = list(OHLCV_COLUMNS) + (["adj_close"] if "adj_close" in raw.columns else [])
     values = {}
     for col in columns:
-        text = raw[col].str.strip()
-        numbers = pd.to_numeric(text, errors="coerce").astype(float)
+        numbers = pd.to_numeric(raw[col], errors="coerce").astype(float)  # it skips surrounding blanks
         for pos in np.flatnonzero(numbers.isna().to_numpy()):
-            cell = text.iloc[pos]
+            cell = raw[col].iloc[pos]
+            cell = cell.strip() if isinstance(cell, str) else cell
             if pd.isna(cell) or cell.lower() in ("", "nan", "null", "none", "na"):
                 problems.append((pos, f"missing value (NaN) in column {col!r}"))
             else:
