@@ -18,6 +18,16 @@ from skills.strategy.ml_strategy import DOWN, PROBABILITY_LINES, UP, MLStrategy,
 __all__ = ["EqualWeight", "TopKStrategy", "topk_picks"]
 
 
+def _kept(scores: dict, held: set, k: int, n_drop: int | None) -> list:
+    """The held names that stay: those still in the top k, and those the ``n_drop`` limit does not let go."""
+    ranked = sorted(scores, key=lambda name: (-scores[name], str(name)))
+    top = set(ranked[:k])
+    others = sorted((name for name in held if name not in top),
+                    key=lambda name: (scores.get(name, -np.inf), str(name)))   # worst first
+    n_sell = len(others) if n_drop is None else min(int(n_drop), len(others))
+    return sorted([name for name in held if name in top] + others[n_sell:], key=str)
+
+
 def topk_picks(scores: dict, held: set, k: int, n_drop: int | None, exclude=()) -> list:
     """The names to hold after one rebalance of one side (TopkDropout).
 
@@ -26,20 +36,15 @@ def topk_picks(scores: dict, held: set, k: int, n_drop: int | None, exclude=()) 
         held: names held on this side now (those without a score rank below every scored name).
         k: slots on this side.
         n_drop: at most this many held names that left the top k are sold; None = no limit.
-        exclude: names that may not be bought on this side (the other side's picks).
+        exclude: names that may not be bought on this side (those held on the other side).
 
     Returns:
-        list: the names to hold, held names kept first, then the new ones by rank (ties broken by name).
+        list: the names to hold: the held names kept (by name), then the new ones by rank (ties broken by name).
     """
+    keep = _kept(scores, held, k, n_drop)
     ranked = sorted(scores, key=lambda name: (-scores[name], str(name)))
-    top = set(ranked[:k])
-    keep = [name for name in held if name in top]
-    others = sorted((name for name in held if name not in top),
-                    key=lambda name: (scores.get(name, -np.inf), str(name)))   # worst first
-    n_sell = len(others) if n_drop is None else min(int(n_drop), len(others))
-    keep += others[n_sell:]
     buy = [name for name in ranked if name not in held and name not in exclude][:max(0, k - len(keep))]
-    return sorted(keep, key=str) + buy
+    return keep + buy
 
 
 class _Rebalancing(bt.Strategy):
@@ -129,7 +134,8 @@ class TopKStrategy(_Rebalancing):
       - held names still in the top k are kept; of the held names that left it (or have no score), the worst
         ranked are sold, at most ``n_drop`` of them (None = all); the others stay;
       - the free slots (k minus the names kept) are filled with the best-ranked names not held;
-      - with ``long_short``, the same on the short side with the bottom k (a name is never on both sides);
+      - with ``long_short``, the same on the short side with the bottom k; a name is never on both sides (a
+        name still held short after the short side's dropout is not bought long);
       - a held ticker with no bar on the rebalance day (halted, delisted, a gap in its data) cannot be traded:
         it keeps its position and its slot, and is listed in that rebalance's ``untraded``;
       - every name held afterwards gets an equal weight: ``stake / k`` of equity (``stake / (2 k)`` per name
@@ -198,13 +204,15 @@ class TopKStrategy(_Rebalancing):
         shorts = {self.names[d] for d in self.datas if self.getposition(d).size < 0}
         n_drop = self.p.n_drop
         # a held name without a bar today keeps its position and its slot until it can be traded
-        picks = topk_picks(scores, longs & tradable, self.k - len(longs - tradable), n_drop)
+        k_long, k_short = self.k - len(longs - tradable), self.k - len(shorts - tradable)
+        down = {name: -s for name, s in scores.items()}
+        # shorts that stay are decided first, so that the long side never buys a name still held short
+        staying_short = _kept(down, shorts & tradable, k_short, n_drop) if self.p.long_short else []
+        picks = topk_picks(scores, longs & tradable, k_long, n_drop, exclude=set(staying_short))
         weight = float(self.p.stake) / (2 * self.k if self.p.long_short else self.k)
         targets = {name: weight for name in picks}
         if self.p.long_short:
-            down = {name: -s for name, s in scores.items()}
-            for name in topk_picks(down, shorts & tradable, self.k - len(shorts - tradable), n_drop,
-                                   exclude=set(picks)):
+            for name in topk_picks(down, shorts & tradable, k_short, n_drop, exclude=set(picks)):
                 targets[name] = -weight
         return targets
 

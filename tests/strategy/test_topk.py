@@ -106,17 +106,26 @@ def test_orders_fill_at_the_next_bars_open_only_after_rebalances(bars):
         assert row.price == pytest.approx(bars[row.ticker].loc[row.date, "open"], rel=1e-12)
 
 
-def test_long_short_holds_k_long_and_k_short_from_the_two_ends_of_the_ranking(bars):
+@pytest.mark.parametrize("n_drop", [None, 1])
+def test_long_short_holds_k_long_and_k_short_from_the_two_ends_of_the_ranking(bars, n_drop):
     frames, k = _plant(bars, seed=1), 2
-    result = run_backtest(None, frames, strategy="topk", k=k, long_short=True, rebalance=4)
+    result = run_backtest(None, frames, strategy="topk", k=k, long_short=True, n_drop=n_drop, rebalance=4)
     scores, dates = _scores(frames), next(iter(bars.values())).index
     held = _positions(result.orders, dates)
+    before_long, before_short, limited = set(), set(), 0
     for r in result.strategy.rebalances[:-1]:
         day = pd.Timestamp(r["date"])
         after = held.loc[_next_day(dates, day)]
+        longs, shorts = set(after[after > 0].index), set(after[after < 0].index)
+        assert longs == set(r["long"]) and shorts == set(r["short"]) and len(longs) == len(shorts) == k
         ranked = scores.loc[day].sort_values(ascending=False).index
-        assert set(after[after > 0].index) == set(ranked[:k]) == set(r["long"])
-        assert set(after[after < 0].index) == set(ranked[-k:]) == set(r["short"])
+        if n_drop is None:
+            assert longs == set(ranked[:k]) and shorts == set(ranked[-k:])
+        else:
+            assert len(before_long - longs) <= n_drop and len(before_short - shorts) <= n_drop
+            limited += longs != set(ranked[:k]) or shorts != set(ranked[-k:])
+        before_long, before_short = longs, shorts
+    assert n_drop is None or limited > 0   # the limit did bind
 
 
 def _pandas_portfolio(bars, weights_on, rebalance, commission=COMMISSION, cash=CASH):
@@ -184,9 +193,11 @@ def test_metrics_are_qlibs_figures_computed_from_the_two_curves(bars):
     excess.iloc[0] = result.equity.iloc[0] / CASH - result.buy_and_hold.iloc[0] / CASH
     assert m["excess_annual_return"] == pytest.approx(excess.mean() * 252, rel=1e-9)
     assert m["information_ratio"] == pytest.approx(excess.mean() / excess.std() * np.sqrt(252), rel=1e-9)
+    dates = result.equity.index
     traded = result.orders.groupby("date")["value"].sum()
-    equity = [r["equity"] for r in result.strategy.rebalances]
-    assert m["turnover"] == pytest.approx(traded.sum() / len(equity) / np.mean(equity), rel=0.05)
+    per_rebalance = [traded.get(dates[dates.get_loc(pd.Timestamp(r["date"])) + 1], 0.0) / r["equity"]
+                     if pd.Timestamp(r["date"]) < dates[-1] else 0.0 for r in result.strategy.rebalances]
+    assert m["turnover"] == pytest.approx(np.mean(per_rebalance), rel=1e-9)
     assert 0 < m["turnover"] <= 2 * STAKE + 1e-9
     assert m["benchmark_return"] == pytest.approx(result.buy_and_hold.iloc[-1] / CASH - 1, rel=1e-9)
     assert m["n_rebalances"] == len(result.strategy.rebalances) and m["model_calls"] == 0
