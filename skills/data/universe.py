@@ -119,8 +119,9 @@ def load_universe(path, *, on_bad_rows: str = "raise", on_bad_files: str = "rais
             A CSV file without a ticker column is a universe of one (its stem).
         tickers: iterable of str or None. Load only these tickers (a missing one is a bad file).
         workers: int or None. Processes for a folder of per-ticker files; 1 loads serially.
-            None: serial below 64 files, else one process per CPU (250 shared files on 2 cores:
-            2.0 s serial, 1.1 s with 2 processes). Needs the "fork" start method, else serial.
+            None: serial below 64 files, else one process per CPU (250 files on 2 idle cores: 2.0 s
+            serial, 1.1 s with 2 processes; while another job keeps both cores busy, about the
+            same). Needs the "fork" start method (spawn would re-import Keras), else serial.
 
     Returns:
         Universe: ``dict[ticker, DataFrame]`` sorted by ticker, frames as ``load_ohlcv`` returns
@@ -128,7 +129,8 @@ def load_universe(path, *, on_bad_rows: str = "raise", on_bad_files: str = "rais
 
     Raises:
         ValueError: an unknown policy, ``min_rows < 1`` or ``workers < 1``.
-        DataError: no such path; a bad row under "raise"; a bad file under "raise"; no ticker left.
+        DataError: no such path; a bad row under "raise"; a bad file under "raise"; a ticker in
+            two files; a long file that cannot be read at all (under either policy); no ticker left.
     """
     if on_bad_rows not in BAD_ROW_POLICIES:
         raise ValueError(f"on_bad_rows={on_bad_rows!r}: expected one of {BAD_ROW_POLICIES}")
@@ -152,8 +154,11 @@ def load_universe(path, *, on_bad_rows: str = "raise", on_bad_files: str = "rais
         singles, longs = [], [path]
     else:
         singles, longs = [path], []
-    results = [r for long in longs for r in _long_results(long, drop, wanted)]
-    results += _map(_single_result, [(f, drop) for f in singles], workers)
+    try:
+        results = [r for long in longs for r in _long_results(long, drop, wanted)]
+        results += _map(_single_result, [(f, drop) for f in singles], workers)
+    except _BadRowError as exc:
+        raise DataError(f"{exc} [on_bad_rows='drop' leaves bad rows out and lists them]") from None
 
     report = LoadReport(source=os.fspath(path))
     frames: dict[str, pd.DataFrame] = {}
@@ -161,12 +166,12 @@ def load_universe(path, *, on_bad_rows: str = "raise", on_bad_files: str = "rais
     found = {r[0] for r in results}
     missing = [(t, os.fspath(path), "ticker not found", None) for t in sorted((wanted or set()) - found)]
     for ticker, source, outcome, dropped in sorted(results, key=lambda r: (r[0], r[1])) + missing:
-        if ticker in sources:
-            raise DataError(f"{source}: ticker {ticker} is also in {sources[ticker]}; keep one of the two")
-        sources[ticker] = source
         if outcome is None:  # a long file's rows without a ticker
             report.dropped += [DroppedRow("", source, line, None, msg) for line, msg in dropped]
             continue
+        if ticker in sources:
+            raise DataError(f"{source}: ticker {ticker} is also in {sources[ticker]}; keep one of the two")
+        sources[ticker] = source
         problem = outcome if isinstance(outcome, str) else None
         if problem is None and len(outcome) < min_rows:
             problem = (f"{len(outcome)} usable row(s), fewer than min_rows={min_rows} "

@@ -74,6 +74,7 @@ def test_each_real_anomaly_gives_the_documented_behaviour(tmp_path, bundle_rows,
             load_universe(path, on_bad_rows=on_bad_rows, on_bad_files=on_bad_files)
         message = str(info.value)
         assert where in message and f"line {line} ({bad[0]})" in message and PROBLEMS[ticker] in message
+        assert "on_bad_rows='drop'" in message  # the message says how to go on
         return
     if ticker in SHORT and on_bad_files == "raise":
         with pytest.raises(DataError, match=rf"{ticker}.*44 usable row\(s\), fewer than min_rows=100"):
