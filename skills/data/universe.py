@@ -71,7 +71,11 @@ class LoadReport:
         rows += [("dropped row", d.ticker, d.source, d.line, d.date, d.problem) for d in self.dropped]
         return pd.DataFrame(rows, columns=["kind", "ticker", "source", "line", "date", "problem"])
 
-    def __str__(self, limit: int = 20) -> str:
+    def __str__(self) -> str:
+        return self.summary()
+
+    def summary(self, limit: int = 20) -> str:
+        """A few lines: counts, then the first ``limit`` skipped files and dropped rows."""
         total = len(self.loaded) + len(self.skipped)
         lines = [f"{self.source}: loaded {len(self.loaded)} of {total} tickers; skipped {len(self.skipped)} "
                  f"file(s), dropped {len(self.dropped)} row(s)"]

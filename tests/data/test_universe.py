@@ -183,3 +183,11 @@ def test_a_ticker_in_two_files_and_bad_arguments_raise(tmp_path, bundle_rows):
         with pytest.raises(ValueError, match=next(iter(kwargs))):
             load_universe(folder, **kwargs)
     assert list(load_universe(folder / "DXC.csv")) == ["DXC"]  # one per-ticker file is a universe of one
+
+
+def test_tickers_picks_rows_of_a_long_file_in_any_case(tmp_path, bundle_rows):
+    path = write_universe(tmp_path / "u", bundle_rows, ["AOS", "DXC", "SPG"], "gz")
+    universe = load_universe(path, tickers=["dxc", " spg "], on_bad_rows="drop")
+    assert list(universe) == ["DXC", "SPG"] and len(universe["SPG"]) == ROWS["SPG"] - 1
+    assert universe["SPG"].attrs == {"source": str(path), "ticker": "SPG"}
+    assert len(universe.report.summary(limit=0).splitlines()) == 2  # the counts, then "... and 1 more"
