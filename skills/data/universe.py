@@ -69,7 +69,8 @@ class LoadReport:
         """Every skip and drop as one row: columns ``kind ticker source line date problem``."""
         rows = [("skipped file", s.ticker, s.source, None, None, s.problem) for s in self.skipped]
         rows += [("dropped row", d.ticker, d.source, d.line, d.date, d.problem) for d in self.dropped]
-        return pd.DataFrame(rows, columns=["kind", "ticker", "source", "line", "date", "problem"])
+        table = pd.DataFrame(rows, columns=["kind", "ticker", "source", "line", "date", "problem"])
+        return table.astype({"line": "Int64", "date": "datetime64[ns]"})
 
     def __str__(self) -> str:
         return self.summary()

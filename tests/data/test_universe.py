@@ -191,3 +191,6 @@ def test_tickers_picks_rows_of_a_long_file_in_any_case(tmp_path, bundle_rows):
     assert list(universe) == ["DXC", "SPG"] and len(universe["SPG"]) == ROWS["SPG"] - 1
     assert universe["SPG"].attrs == {"source": str(path), "ticker": "SPG"}
     assert len(universe.report.summary(limit=0).splitlines()) == 2  # the counts, then "... and 1 more"
+    table = universe.report.to_frame()
+    assert table[["kind", "ticker", "line"]].values.tolist() == [["dropped row", "SPG", 1259 + 215 + 328]]
+    assert table["date"].tolist() == [pd.Timestamp("2014-05-28")]
