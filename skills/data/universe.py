@@ -26,7 +26,6 @@ __all__ = ["BAD_FILE_POLICIES", "BAD_ROW_POLICIES", "DroppedRow", "LoadReport", 
 BAD_ROW_POLICIES = ("raise", "drop")
 BAD_FILE_POLICIES = ("raise", "skip")
 _TICKER_COLUMNS = ("ticker", "symbol")
-_PARALLEL_FROM = 64  # files; below this a process pool costs more than it saves (see load_universe)
 
 
 @dataclass(frozen=True)
@@ -123,10 +122,11 @@ def load_universe(path, *, on_bad_rows: str = "raise", on_bad_files: str = "rais
             ``compute_features`` take 80 bars to warm up.
             A CSV file without a ticker column is a universe of one (its stem).
         tickers: iterable of str or None. Load only these tickers (a missing one is a bad file).
-        workers: int or None. Processes for a folder of per-ticker files; 1 loads serially.
-            None: serial below 64 files, else one process per CPU (250 files on 2 idle cores: 2.0 s
-            serial, 1.1 s with 2 processes; while another job keeps both cores busy, about the
-            same). Needs the "fork" start method (spawn would re-import Keras), else serial.
+        workers: int or None. Processes for a folder of per-ticker files; None or 1 loads serially.
+            250 files on 2 idle cores: 2.0 s serially, 1.1 s with ``workers=2``; while other work
+            keeps the cores busy, about the same. Serial is the default because the workers are
+            forked ("spawn" would re-import Keras in each), and forking a process in which
+            TensorFlow has started threads can deadlock; without "fork" it is always serial.
 
     Returns:
         Universe: ``dict[ticker, DataFrame]`` sorted by ticker, frames as ``load_ohlcv`` returns
@@ -270,10 +270,8 @@ def _without_source(message: str, source: str) -> str:
 
 
 def _map(function, items: list, workers: int | None) -> list:
-    """``[function(i) for i in items]``, in forked processes where that pays."""
-    if workers is None:
-        workers = 1 if len(items) < _PARALLEL_FROM else (os.cpu_count() or 1)
-    workers = min(int(workers), len(items))
+    """``[function(i) for i in items]``, in ``workers`` forked processes when more than one is asked for."""
+    workers = min(int(workers or 1), len(items))
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [function(item) for item in items]
     context = multiprocessing.get_context("fork")  # spawn would re-import Keras in every worker
