@@ -67,7 +67,10 @@ def backtest(args) -> int:
                               hold_bars=args.hold_bars, **common)
         rule, table = f"confidence threshold {args.confidence_threshold}", format_metrics
     m = result.metrics
-    print(f"\nBacktest of {args.model_path} on {', '.join(tickers)}: {m['start']} .. {m['end']} "
+    skipped = m.get("skipped_tickers") or {}
+    traded = ", ".join(t for t in tickers if t not in skipped) + (f" ({', '.join(skipped)} left out: no bar in the "
+                                                                 f"period)" if skipped else "")
+    print(f"\nBacktest of {args.model_path} on {traded}: {m['start']} .. {m['end']} "
           f"({m['bars']} bars), {rule}, commission {args.commission}, cash {args.cash:,.0f}")
     print(table(m))
     writers = {}

@@ -157,10 +157,12 @@ def _analyze(strat, cash):
     return metrics, equity, orders, a
 
 
-def _feeds(model, data, start, end) -> dict:
+def _feeds(model, data, start, end, skipped=None) -> dict:
     """``{ticker: bars + probabilities}`` from each ticker's first bar with a prediction (or ``start``) to ``end``.
 
-    With ``model=None`` every frame must already carry the probability columns (``p_down p_flat p_up``).
+    With ``model=None`` every frame must already carry the probability columns (``p_down p_flat p_up``). A
+    ticker with no bar with a prediction in ``[start, end]`` raises `DataError`, or, when ``skipped`` is a
+    dict, is left out and recorded there with the reason.
     """
     feeds = {}
     for ticker, bars in as_frames(data).items():
@@ -182,8 +184,11 @@ def _feeds(model, data, start, end) -> dict:
         first = proba.index[0] if start is None else max(proba.index[0], start)
         frame = bars.loc[first:].join(proba)
         if frame.empty:
-            raise DataError(f"{ticker}: no bar with a prediction between {first.date()} and "
-                            f"{bars.index[-1].date()}")
+            reason = f"no bar with a prediction between {first.date()} and {bars.index[-1].date()}"
+            if skipped is None:
+                raise DataError(f"{ticker}: {reason}")
+            skipped[ticker] = reason
+            continue
         feeds[ticker] = frame
     return feeds
 
@@ -213,11 +218,14 @@ def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commissio
         `BacktestResult`; for ``"topk"`` its metrics are `TOPK_METRIC_NAMES` (the excess return is the
         annualised mean daily return over the equal-weight universe, the information ratio that mean over the
         daily excess returns' standard deviation times sqrt(252), the turnover the mean traded value over
-        equity per rebalance) plus ``start``, ``end``, ``bars`` and ``model_calls``.
+        equity per rebalance, ``unfilled_orders`` the orders the broker refused or left open) plus ``start``,
+        ``end``, ``bars``, ``model_calls`` and ``skipped_tickers`` (``{ticker: reason}`` of the tickers left
+        out of the universe because they have no bar with a prediction in ``[start, end]``, also logged).
 
     Raises:
         ModelFileError: a bad model file, or bars that cannot give the model's features.
-        DataError: bad bars, or no bar with a prediction in ``[start, end]``.
+        DataError: bad bars, or no bar with a prediction in ``[start, end]`` (``"topk"``: for any ticker, or
+            for fewer than ``k`` per side).
         ValueError: an unknown ``strategy``, or a bad strategy param value.
         TypeError: a param the strategy does not take.
     """
@@ -230,10 +238,13 @@ def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commissio
         raise TypeError(f"run_backtest() got unexpected {strategy} strategy param(s): {', '.join(sorted(unknown))}")
     start = None if start is None else pd.Timestamp(start)
     end = None if end is None else pd.Timestamp(end)
+    if strategy == "topk":   # a ticker of the universe with no bar in [start, end] is left out and listed
+        skipped = {}
+        feeds = _feeds(model, data, start, end, skipped)
+        calls = 0 if model is None else len(feeds) + len(skipped)
+        return _run_topk(feeds, skipped, cash, commission, slippage, calls, **params)
     feeds = _feeds(model, data, start, end)
     calls = 0 if model is None else len(feeds)
-    if strategy == "topk":
-        return _run_topk(feeds, cash, commission, slippage, calls, **params)
     strat = _run(feeds, MLStrategy, cash, commission, slippage, confidence_threshold=confidence_threshold,
                  **params)
     metrics, equity, orders, analyzers = _analyze(strat, cash)
@@ -248,8 +259,17 @@ def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commissio
                           buy_and_hold=bh_equity.rename("buy_and_hold"), analyzers=analyzers, strategy=strat)
 
 
-def _run_topk(feeds, cash, commission, slippage, calls, **params) -> BacktestResult:
+def _run_topk(feeds, skipped, cash, commission, slippage, calls, **params) -> BacktestResult:
     """`TopKStrategy` and the `EqualWeight` universe on the same feeds, schedule, stake and costs."""
+    if skipped:
+        log.warning("left out of the universe: %s", "; ".join(f"{t}: {why}" for t, why in skipped.items()))
+    k, most = params.get("k"), len(feeds) // (2 if params.get("long_short") else 1)
+    left_out = f" ({len(skipped)} left out: {', '.join(skipped)})" if skipped else ""
+    if not feeds:
+        raise DataError(f"top-k: no ticker has a bar with a prediction in the period{left_out}")
+    if skipped and isinstance(k, int) and not isinstance(k, bool) and k > most > 0:  # else TopKStrategy says
+        raise DataError(f"top-k: k={k} but only {most} ticker(s) per side have a bar with a prediction in the "
+                        f"period{left_out}")
     strat = _run(feeds, TopKStrategy, cash, commission, slippage, **params)
     metrics, equity, orders, analyzers = _analyze(strat, cash)
     bench_params = {key: params[key] for key in ("rebalance", "stake") if key in params}
@@ -273,7 +293,7 @@ def _run_topk(feeds, cash, commission, slippage, calls, **params) -> BacktestRes
                     "; ".join(f"{day} {ticker} {status}" for day, ticker, status in strat.unfilled[:10]))
     metrics = {name: metrics[name] for name in TOPK_METRIC_NAMES}
     metrics.update(start=str(equity.index[0].date()), end=str(equity.index[-1].date()), bars=len(equity),
-                   model_calls=calls)
+                   model_calls=calls, skipped_tickers=skipped)
     return BacktestResult(metrics=metrics, orders=orders, equity=equity.rename("strategy"),
                           buy_and_hold=bench_equity.rename("equal_weight"), analyzers=analyzers, strategy=strat)
 

@@ -299,3 +299,17 @@ def test_orders_the_broker_refuses_are_counted_and_logged(bars, caplog):
     assert result.metrics["unfilled_orders"] == len(unfilled) > 0 and {s for _, _, s in unfilled} == {"Margin"}
     assert f"{len(unfilled)} top-k order(s) did not fill" in caplog.text
     assert run_backtest(None, _plant(bars), strategy="topk", k=1).metrics["unfilled_orders"] == 0
+
+
+def test_a_ticker_with_no_bar_in_the_period_is_left_out_and_listed(bars, caplog):
+    frames = _plant(bars)
+    start = next(iter(bars.values())).index[50]
+    frames["ORCL"] = frames["ORCL"].iloc[:40]
+    with caplog.at_level("WARNING", logger="skills.strategy"):
+        result = run_backtest(None, frames, strategy="topk", k=2, start=start)
+    assert list(result.metrics["skipped_tickers"]) == ["ORCL"] and "no bar with a prediction" in caplog.text
+    assert "ORCL" not in set(result.orders["ticker"]) and len(result.orders) > 0
+    with pytest.raises(DataError, match="k=4 but only 3 ticker.*ORCL"):
+        run_backtest(None, frames, strategy="topk", k=4, start=start)
+    with pytest.raises(DataError, match="ORCL"):   # the ml strategy still refuses such a ticker, as before
+        run_backtest(None, frames, start=start)
