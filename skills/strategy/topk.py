@@ -13,7 +13,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from skills.strategy.ml_strategy import DOWN, PROBABILITY_LINES, UP, MLStrategy, as_model
+from skills.strategy.ml_strategy import DOWN, PROBABILITY_LINES, UP, MLStrategy, NeedsCerebro, as_model
 
 __all__ = ["EqualWeight", "TopKStrategy", "topk_picks"]
 
@@ -47,7 +47,7 @@ def topk_picks(scores: dict, held: set, k: int, n_drop: int | None, exclude=()) 
     return keep + buy
 
 
-class _Rebalancing(bt.Strategy):
+class _Rebalancing(bt.Strategy, metaclass=NeedsCerebro):
     """Shared schedule and bookkeeping: rebalance every ``rebalance`` bars from ``start``; record each
     rebalance's date, equity and traded value (filled at the next open), every order that did not fill, and
     every held ticker that could not be traded on a rebalance day (it had no bar that day)."""

@@ -313,3 +313,10 @@ def test_a_ticker_with_no_bar_in_the_period_is_left_out_and_listed(bars, caplog)
         run_backtest(None, frames, strategy="topk", k=4, start=start)
     with pytest.raises(DataError, match="ORCL"):   # the ml strategy still refuses such a ticker, as before
         run_backtest(None, frames, start=start)
+
+
+def test_creating_the_strategy_outside_a_cerebro_is_one_clear_error():
+    from skills.strategy import TopKStrategy
+
+    with pytest.raises(TypeError, match=r"inside a backtrader Cerebro.*cerebro\.addstrategy\(TopKStrategy"):
+        TopKStrategy(model=None, k=2)
