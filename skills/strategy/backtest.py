@@ -341,15 +341,21 @@ _TABLE = (
 )
 
 
-def format_metrics(metrics) -> str:
-    """The strategy's metrics beside buy-and-hold's, as a fixed-width text table ("n/a" where undefined)."""
+def _format_table(metrics, rows, heads, widths) -> str:
+    """``rows`` of (label, key, benchmark key or None, format) as fixed-width text ("n/a" where undefined)."""
     def cell(key, fmt):
         value = metrics.get(key) if key else None
         return "-" if key is None else ("n/a" if value is None else fmt.format(value))
 
-    lines = [f"{'metric':<15}{'strategy':>12}{'buy & hold':>12}"]
-    lines += [f"{label:<15}{cell(key, fmt):>12}{cell(bh_key, fmt):>12}" for label, key, bh_key, fmt in _TABLE]
+    (left, right), (left_w, right_w) = heads, widths
+    lines = [f"{'metric':<15}{left:>{left_w}}{right:>{right_w}}"]
+    lines += [f"{label:<15}{cell(key, fmt):>{left_w}}{cell(other, fmt):>{right_w}}" for label, key, other, fmt in rows]
     return "\n".join(lines)
+
+
+def format_metrics(metrics) -> str:
+    """The strategy's metrics beside buy-and-hold's, as a fixed-width text table ("n/a" where undefined)."""
+    return _format_table(metrics, _TABLE, ("strategy", "buy & hold"), (12, 12))
 
 
 # (label, strategy key, benchmark key or None, format)
@@ -368,10 +374,4 @@ _TOPK_TABLE = (
 
 def format_topk_metrics(metrics) -> str:
     """The top-k portfolio's metrics beside the equal-weight universe's, as a fixed-width text table."""
-    def cell(key, fmt):
-        value = metrics.get(key) if key else None
-        return "-" if key is None else ("n/a" if value is None else fmt.format(value))
-
-    lines = [f"{'metric':<15}{'top-k':>12}{'equal weight':>14}"]
-    lines += [f"{label:<15}{cell(key, fmt):>12}{cell(bh_key, fmt):>14}" for label, key, bh_key, fmt in _TOPK_TABLE]
-    return "\n".join(lines)
+    return _format_table(metrics, _TOPK_TABLE, ("top-k", "equal weight"), (12, 14))
