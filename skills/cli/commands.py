@@ -26,6 +26,7 @@ from skills.models import MODEL_NAMES, load_model
 from skills.plots import plot_attention_report, plot_equity_curve, plot_walk_forward, save_figure
 from skills.strategy import out_of_sample_start, run_backtest
 from skills.strategy.backtest import format_metrics, format_topk_metrics
+from skills.strategy.topk import names_per_side
 
 
 def _print_written(writers: dict) -> None:
@@ -46,7 +47,7 @@ def backtest(args) -> int:
     data = load_ohlcv(args.data_path)
     tickers = list(as_frames(data))
     if args.strategy == "topk":
-        most = len(tickers) // 2 if args.long_short else len(tickers)
+        most = names_per_side(len(tickers), args.long_short)
         if args.long_short and len(tickers) < 2:
             raise UsageError(f"--long-short needs at least 2 tickers; {args.data_path} has {len(tickers)}")
         if args.k is not None and args.k > most:

@@ -22,7 +22,7 @@ import pandas as pd
 from skills.data.dataset import as_frames
 from skills.data.io import DataError
 from skills.strategy.ml_strategy import PROBABILITY_LINES, MLStrategy, ProbabilityData, as_model
-from skills.strategy.topk import EqualWeight, TopKStrategy
+from skills.strategy.topk import EqualWeight, TopKStrategy, names_per_side
 
 __all__ = ["BacktestResult", "BuyAndHold", "METRIC_NAMES", "STRATEGIES", "TOPK_METRIC_NAMES", "format_metrics",
            "format_topk_metrics", "out_of_sample_start", "run_backtest"]
@@ -263,7 +263,7 @@ def _run_topk(feeds, skipped, cash, commission, slippage, calls, **params) -> Ba
     """`TopKStrategy` and the `EqualWeight` universe on the same feeds, schedule, stake and costs."""
     if skipped:
         log.warning("left out of the universe: %s", "; ".join(f"{t}: {why}" for t, why in skipped.items()))
-    k, most = params.get("k"), len(feeds) // (2 if params.get("long_short") else 1)
+    k, most = params.get("k"), names_per_side(len(feeds), params.get("long_short", False))
     left_out = f" ({len(skipped)} left out: {', '.join(skipped)})" if skipped else ""
     if not feeds:
         raise DataError(f"top-k: no ticker has a bar with a prediction in the period{left_out}")

@@ -15,7 +15,12 @@ import pandas as pd
 
 from skills.strategy.ml_strategy import DOWN, PROBABILITY_LINES, UP, MLStrategy, NeedsCerebro, as_model
 
-__all__ = ["EqualWeight", "TopKStrategy", "topk_picks"]
+__all__ = ["EqualWeight", "TopKStrategy", "names_per_side", "topk_picks"]
+
+
+def names_per_side(n_tickers: int, long_short: bool) -> int:
+    """The most names one side can hold among ``n_tickers``: all of them, or half when long-short."""
+    return n_tickers // 2 if long_short else n_tickers
 
 
 def _kept(scores: dict, held: set, k: int, n_drop: int | None) -> list:
@@ -158,8 +163,8 @@ class TopKStrategy(_Rebalancing):
         super().__init__()
         n = len(self.datas)
         self.k = max(1, n // 5) if self.p.k is None else self.p.k
-        if isinstance(self.k, bool) or int(self.k) != self.k or not 1 <= self.k <= (n // 2 if self.p.long_short
-                                                                                     else n):
+        most = names_per_side(n, self.p.long_short)
+        if isinstance(self.k, bool) or int(self.k) != self.k or not 1 <= self.k <= most:
             side = "half the" if self.p.long_short else "the"
             raise ValueError(f"TopKStrategy: k must be a whole number from 1 to {side} {n} tickers, "
                              f"got {self.p.k!r}")
