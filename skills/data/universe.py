@@ -215,21 +215,30 @@ def _has_ticker_column(file: Path) -> bool:
     return any(name in names for name in _TICKER_COLUMNS)
 
 
-def _single_result(args):
-    """Load one per-ticker file: ``(ticker, source, frame or problem text, dropped rows or None)``."""
-    file, drop = args
+def _ticker_result(ticker: str, source: str, path: Path, read, drop: bool, lines=None):
+    """``(ticker, source, frame or problem text, dropped rows or None)`` for one ticker's table.
+
+    ``read()`` gives the table of text cells; a bad row under ``on_bad_rows="raise"`` propagates, any other
+    `DataError` (of the file or the ticker's rows) becomes the ticker's problem text.
+    """
     try:
-        frame, dropped = _frame_from_table(_read_text_table(file), os.fspath(file), drop_bad_rows=drop)
+        frame, dropped = _frame_from_table(read(), source, drop_bad_rows=drop, lines=lines)
     except _BadRowError:
         raise
     except DataError as exc:
-        return file.stem.upper(), os.fspath(file), _without_source(str(exc), os.fspath(file)), None
-    frame.attrs.update(source=os.fspath(file), ticker=file.stem.upper())
-    return file.stem.upper(), os.fspath(file), frame, dropped
+        return ticker, source, _without_source(str(exc), source), None
+    frame.attrs.update(source=os.fspath(path), ticker=ticker)
+    return ticker, source, frame, dropped
+
+
+def _single_result(args):
+    """Load one per-ticker file (see `_ticker_result`)."""
+    file, drop = args
+    return _ticker_result(file.stem.upper(), os.fspath(file), file, lambda: _read_text_table(file), drop)
 
 
 def _long_results(path: Path, drop: bool, wanted: set[str] | None) -> list:
-    """Load a long-format file, one result per ticker as ``_single_result`` gives them."""
+    """Load a long-format file, one result per ticker (see `_ticker_result`)."""
     raw = _read_text_table(path, allow_gzip=True)
     names = [str(c).strip().lower() for c in raw.columns]
     column = next((raw.columns[names.index(n)] for n in _TICKER_COLUMNS if n in names), None)
@@ -250,17 +259,8 @@ def _long_results(path: Path, drop: bool, wanted: set[str] | None) -> list:
     keep = ~blank if wanted is None else ticker.isin(wanted).to_numpy()
     table, ticker, lines = raw[keep].drop(columns=column), ticker[keep], lines[keep]
     for name, positions in ticker.groupby(ticker, sort=True).indices.items():
-        source = f"{path} (ticker {name})"
-        try:
-            frame, dropped = _frame_from_table(table.iloc[positions], source, drop_bad_rows=drop,
-                                               lines=lines[positions])
-        except _BadRowError:
-            raise
-        except DataError as exc:
-            results.append((name, source, _without_source(str(exc), source), None))
-            continue
-        frame.attrs.update(source=os.fspath(path), ticker=name)
-        results.append((name, source, frame, dropped))
+        results.append(_ticker_result(name, f"{path} (ticker {name})", path,
+                                      lambda positions=positions: table.iloc[positions], drop, lines[positions]))
     return results
 
 
