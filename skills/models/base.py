@@ -135,7 +135,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         history = {k: [float(v) for v in values] for k, values in result.history.history.items()}
         metadata = saving.make_metadata(
             type(self).__name__, self.get_params(), feature_names, scaler, label_rule=label_rule, data=described,
-            training=saving.training_record(config, result.precision, len(history.get("loss", []))),
+            training=saving.training_record(config, result.precision, result.epochs_run),
         )
         self._set_state(result.network, metadata, result.precision, path=None)
         self.history_ = history
