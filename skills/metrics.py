@@ -2,9 +2,11 @@
 
 - classification: `classification_metrics` (accuracy, balanced accuracy, macro-F1, log loss, per class,
   confusion matrix);
-- signal: `signal_score` (P(up) − P(down)) and `signal_metrics`, the monthly IC / rank IC of that score
-  against the forward return and their ICIR, as Qlib reports them;
-- `split_metrics`: both on one labelled `Split`.
+- signal: `signal_score` (P(up) − P(down)); `daily_ic`, the per-date cross-sectional IC / rank IC of that
+  score against the forward return across the date's tickers and their ICIR, as Qlib reports them for a
+  universe; `signal_metrics`, the same grouped by calendar month (for one ticker or a few);
+- `split_metrics`: both on one labelled `Split`, the daily figures when the split has at least
+  `DAILY_IC_MIN_TICKERS` tickers on its typical (median) date, the monthly ones otherwise.
 
 This module sits just above `skills.data` and imports nothing else of the package, so the models, the
 trainer and the evaluation layer can all use it. All results are plain Python types, ready for `json.dump`.
@@ -36,10 +38,14 @@ from sklearn.metrics import (
 
 from skills.data.labels import CLASS_NAMES
 
-__all__ = ["classification_metrics", "signal_score", "signal_metrics", "split_metrics", "mean_std"]
+__all__ = ["DAILY_IC_MIN_TICKERS", "classification_metrics", "signal_score", "signal_metrics", "daily_ic",
+           "ic_basis", "split_metrics", "mean_std"]
 
 N_CLASSES = len(CLASS_NAMES)
 _LABELS = list(range(N_CLASSES))
+#: `split_metrics` scores the IC date by date (Qlib's daily cross-sectional IC) when the median date of the split
+#: has at least this many tickers; with fewer, a date's correlation is too noisy and the months are used.
+DAILY_IC_MIN_TICKERS = 10
 _SUM_TOLERANCE = 1e-3  # float32 softmax rows sum to 1 within ~1e-6; anything past this is not a distribution
 
 
@@ -189,15 +195,7 @@ def signal_metrics(proba, forward_returns, dates):
         >>> signal_metrics(proba, r, ["2020-01-02", "2020-01-03", "2020-01-06", "2020-01-07"])["ic"]
         1.0
     """
-    r = np.asarray(forward_returns, dtype=np.float64)
-    if r.ndim != 1 or r.size == 0:
-        raise ValueError(f"forward_returns must be a non-empty 1-D array, got shape {r.shape}")
-    if not np.all(np.isfinite(r)):
-        raise ValueError("forward_returns must be finite")
-    score = signal_score(_check_proba(proba, len(r)))
-    when = pd.DatetimeIndex(dates)
-    if len(when) != len(r):
-        raise ValueError(f"dates has {len(when)} entries for {len(r)} forward returns")
+    score, r, when = _checked_signal(proba, forward_returns, dates)
     frame = pd.DataFrame({"score": score, "ret": r})
     monthly = {}
     for month, rows in frame.groupby(when.to_period("M").astype(str).to_numpy(), sort=True):
@@ -219,14 +217,117 @@ def signal_metrics(proba, forward_returns, dates):
     }
 
 
+def _checked_signal(proba, forward_returns, dates):
+    """Score, returns and dates of a signal, checked: `(score, r, DatetimeIndex)`."""
+    r = np.asarray(forward_returns, dtype=np.float64)
+    if r.ndim != 1 or r.size == 0:
+        raise ValueError(f"forward_returns must be a non-empty 1-D array, got shape {r.shape}")
+    if not np.all(np.isfinite(r)):
+        raise ValueError("forward_returns must be finite")
+    score = signal_score(_check_proba(proba, len(r)))
+    when = pd.DatetimeIndex(dates)
+    if len(when) != len(r):
+        raise ValueError(f"dates has {len(when)} entries for {len(r)} forward returns")
+    return score, r, when
+
+
+def _per_group_corr(a, b, groups):
+    """Pearson correlation of `a` and `b` within each group (NaN where either does not vary)."""
+    frame = pd.DataFrame({"a": a, "b": b, "g": groups})
+    grouped = frame.groupby("g", sort=True)
+    da = frame["a"] - grouped["a"].transform("mean")
+    db = frame["b"] - grouped["b"].transform("mean")
+    sums = pd.DataFrame({"ab": da * db, "aa": da * da, "bb": db * db, "g": groups}).groupby("g", sort=True).sum()
+    denominator = np.sqrt(sums["aa"] * sums["bb"])
+    # a constant column leaves ~1e-30 of rounding, not a spread: treat it as none
+    flat = (sums["aa"] <= 1e-24 * np.maximum(1.0, sums["aa"].max())) | (sums["bb"] <= 1e-24)
+    return (sums["ab"] / denominator).where(~flat & (denominator > 0))
+
+
+def daily_ic(proba, forward_returns, dates, min_tickers=2):
+    """Daily cross-sectional information coefficients of P(up) − P(down), as Qlib scores a universe.
+
+    On each date, the IC is the Pearson and the rank IC the Spearman correlation, across that date's tickers,
+    between the score (`signal_score`) and the forward return that made the label. The headline figures are
+    the mean over dates, their standard deviation (ddof=1) over dates, and ICIR = mean / std. A date with
+    fewer than `min_tickers` rows, or whose score or return does not vary across them (the majority
+    baseline's score never moves), has no IC and is left out (it stays in `daily` with None).
+
+    Args:
+        proba (array-like, shape (n, 3)): class probabilities, rows summing to 1.
+        forward_returns (array-like of float, shape (n,)): each window's forward return.
+        dates (array-like of datetime, shape (n,)): the date of each window's last bar (one row per ticker
+            and date).
+        min_tickers (int, default 2): fewest rows a date needs for an IC.
+
+    Returns:
+        dict: `ic`, `rank_ic`, `ic_std`, `rank_ic_std`, `icir`, `rank_icir` (float or None: a mean needs one
+        date, a std and an ICIR two dates and a spread), `n_dates` (dates with an IC) and `daily`
+        (`{"YYYY-MM-DD": {"ic", "rank_ic", "n"}}`, every date with rows). Plain Python types.
+
+    Raises:
+        ValueError: lengths differ, a return is not finite, `proba` is not `(n, 3)` rows that sum to 1, or
+            `min_tickers` < 2.
+
+    Example:
+        >>> r = np.array([0.01, -0.02, 0.03, 0.02, -0.01, 0.00])
+        >>> proba = np.c_[(1 - r * 10) / 3, np.full(6, 1 / 3), (1 + r * 10) / 3]
+        >>> daily_ic(proba, r, ["2020-01-02"] * 3 + ["2020-01-03"] * 3)["rank_ic"]
+        1.0
+    """
+    if int(min_tickers) != min_tickers or min_tickers < 2:
+        raise ValueError(f"min_tickers must be an integer >= 2, got {min_tickers!r}")
+    score, r, when = _checked_signal(proba, forward_returns, dates)
+    day = when.normalize()
+    counts = pd.Series(1, index=day).groupby(level=0, sort=True).size()
+    ic = _per_group_corr(score, r, day)
+    ranks = pd.DataFrame({"s": score, "r": r}).groupby(day).rank(method="average")
+    rank_ic = _per_group_corr(ranks["s"].to_numpy(), ranks["r"].to_numpy(), day)
+    enough = counts >= min_tickers
+    ic, rank_ic = ic.where(enough), rank_ic.where(enough)
+    daily = {f"{d:%Y-%m-%d}": {"ic": None if pd.isna(ic[d]) else float(ic[d]),
+                               "rank_ic": None if pd.isna(rank_ic[d]) else float(rank_ic[d]),
+                               "n": int(counts[d])} for d in counts.index}
+    ic_mean, ic_std = mean_std(d["ic"] for d in daily.values())
+    rank_mean, rank_std = mean_std(d["rank_ic"] for d in daily.values())
+    return {
+        "ic": ic_mean,
+        "rank_ic": rank_mean,
+        "ic_std": ic_std,
+        "rank_ic_std": rank_std,
+        "icir": ic_mean / ic_std if ic_std else None,
+        "rank_icir": rank_mean / rank_std if rank_std else None,
+        "n_dates": sum(d["ic"] is not None for d in daily.values()),
+        "daily": daily,
+    }
+
+
+def ic_basis(dates):
+    """`"daily"` when the median date of `dates` holds at least `DAILY_IC_MIN_TICKERS` rows, else `"monthly"`.
+
+    This is how `split_metrics` decides between `daily_ic` (a universe: many tickers on each date) and
+    `signal_metrics` (one ticker, or a handful, whose dates hold too few rows for a daily correlation).
+    """
+    day = pd.DatetimeIndex(dates).normalize()
+    if len(day) == 0:
+        return "monthly"
+    return "daily" if pd.Series(1, index=day).groupby(level=0).size().median() >= DAILY_IC_MIN_TICKERS else "monthly"
+
+
 def split_metrics(split, proba):
     """Classification and signal metrics of probabilities on one `Split`.
+
+    The signal figures are `daily_ic` when `ic_basis(split.dates)` is `"daily"` (at least
+    `DAILY_IC_MIN_TICKERS` tickers on the median date: a universe), `signal_metrics` (by month) otherwise;
+    either way they are under the same keys `ic`, `rank_ic`, `icir`, `rank_icir`, with `ic_basis` saying which.
 
     Args:
         split (skills.data.Split): labelled windows with `y`, `forward_returns` and `dates`.
         proba (array-like, shape (len(split), 3)): probabilities for its windows, in order.
 
     Returns:
-        dict: `classification_metrics(split.y, proba)` and `signal_metrics(...)` merged.
+        dict: `classification_metrics(split.y, proba)`, the signal figures, and `ic_basis`.
     """
-    return {**classification_metrics(split.y, proba), **signal_metrics(proba, split.forward_returns, split.dates)}
+    basis = ic_basis(split.dates)
+    signal = (daily_ic if basis == "daily" else signal_metrics)(proba, split.forward_returns, split.dates)
+    return {**classification_metrics(split.y, proba), **signal, "ic_basis": basis}

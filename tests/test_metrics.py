@@ -7,7 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skills.metrics import classification_metrics, mean_std, signal_metrics, signal_score, split_metrics
+from skills.metrics import (
+    DAILY_IC_MIN_TICKERS,
+    classification_metrics,
+    daily_ic,
+    ic_basis,
+    mean_std,
+    signal_metrics,
+    signal_score,
+    split_metrics,
+)
 
 # Four rows: predictions 0, 2, 2, 0 against truth 0, 1, 2, 2 -> rows 0 and 2 right.
 Y = np.array([0, 1, 2, 2])
@@ -187,5 +196,63 @@ def test_split_metrics_merges_classification_and_signal_metrics_of_a_real_split(
     test = prepare_dataset(aapl.iloc[-400:], sequence_length=5).test
     proba = _proba_from_score(np.clip(test.forward_returns * 20, -0.7, 0.7))  # knows the future: IC near 1
     m = split_metrics(test, proba)
-    assert m == {**classification_metrics(test.y, proba), **signal_metrics(proba, test.forward_returns, test.dates)}
+    assert m == {**classification_metrics(test.y, proba), **signal_metrics(proba, test.forward_returns, test.dates),
+                 "ic_basis": "monthly"}  # one ticker: a date has one row, so the IC is taken month by month
     assert m["n"] == len(test) and m["rank_ic"] > 0.9
+
+
+# -- daily cross-sectional IC ------------------------------------------------------------------------------------
+
+
+def _cross_section(n_dates=4, n_tickers=6, seed=0):
+    """Forward returns of `n_tickers` on each of `n_dates` dates, one row per ticker and date."""
+    rng = np.random.default_rng(seed)
+    dates = np.repeat(pd.bdate_range("2021-03-01", periods=n_dates), n_tickers)
+    return rng.normal(0, 0.02, n_dates * n_tickers), dates
+
+
+def test_daily_rank_ic_is_one_for_a_score_equal_to_the_return_and_minus_one_reversed():
+    r, dates = _cross_section()
+    same = daily_ic(_proba_from_score(r * 10), r, dates)
+    assert same["rank_ic"] == pytest.approx(1.0) and same["ic"] == pytest.approx(1.0)
+    assert same["n_dates"] == 4 and same["rank_ic_std"] == pytest.approx(0.0, abs=1e-12)
+    assert set(same["daily"]) == {"2021-03-01", "2021-03-02", "2021-03-03", "2021-03-04"}
+    assert all(d["n"] == 6 and d["rank_ic"] == pytest.approx(1.0) for d in same["daily"].values())
+    reversed_ = daily_ic(_proba_from_score(-r * 10), r, dates)
+    assert reversed_["rank_ic"] == pytest.approx(-1.0) and reversed_["ic"] == pytest.approx(-1.0)
+
+
+def test_daily_ic_matches_pandas_per_date_and_its_icir_is_mean_over_std():
+    r, dates = _cross_section(n_dates=5, n_tickers=8, seed=3)
+    score = np.clip(r * 10 + np.random.default_rng(4).normal(0, 0.2, r.size), -0.9, 0.9)
+    m = daily_ic(_proba_from_score(score), r, dates)
+    frame = pd.DataFrame({"s": score, "r": r, "d": dates})
+    rank = frame.groupby("d").apply(lambda g: g["s"].corr(g["r"], method="spearman"), include_groups=False)
+    pearson = frame.groupby("d").apply(lambda g: g["s"].corr(g["r"]), include_groups=False)
+    assert [d["rank_ic"] for d in m["daily"].values()] == pytest.approx(rank.tolist())
+    assert m["ic"] == pytest.approx(pearson.mean()) and m["ic_std"] == pytest.approx(pearson.std(ddof=1))
+    assert m["rank_icir"] == pytest.approx(rank.mean() / rank.std(ddof=1))
+    # the row order does not matter
+    order = np.random.default_rng(5).permutation(r.size)
+    assert daily_ic(_proba_from_score(score[order]), r[order], dates[order])["rank_ic"] == pytest.approx(m["rank_ic"])
+
+
+def test_a_date_with_one_ticker_or_a_constant_score_has_no_daily_ic():
+    r, dates = _cross_section(n_dates=2, n_tickers=5)
+    r, dates = np.append(r, 0.01), np.append(dates, pd.Timestamp("2021-03-03"))  # a third date, one ticker
+    m = daily_ic(_proba_from_score(r * 10), r, dates)
+    assert m["daily"]["2021-03-03"] == {"ic": None, "rank_ic": None, "n": 1}
+    assert m["n_dates"] == 2 and m["rank_ic"] == pytest.approx(1.0)
+    flat = daily_ic(np.tile([0.0, 0.0, 1.0], (r.size, 1)), r, dates)  # the majority baseline: a score that never moves
+    assert flat["ic"] is None and flat["rank_ic"] is None and flat["icir"] is None and flat["n_dates"] == 0
+    with pytest.raises(ValueError, match="min_tickers"):
+        daily_ic(_proba_from_score(r), r, dates, min_tickers=1)
+    with pytest.raises(ValueError, match="dates has"):
+        daily_ic(_proba_from_score(r), r, dates[:-1])
+
+
+def test_ic_basis_is_daily_only_with_enough_tickers_on_the_median_date():
+    _, many = _cross_section(n_dates=3, n_tickers=DAILY_IC_MIN_TICKERS)
+    _, few = _cross_section(n_dates=3, n_tickers=DAILY_IC_MIN_TICKERS - 1)
+    assert ic_basis(many) == "daily" and ic_basis(few) == "monthly"
+    assert ic_basis(pd.bdate_range("2020-01-01", periods=300)) == "monthly"
