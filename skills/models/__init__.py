@@ -4,11 +4,16 @@
 ``load_model(path)`` reads a file's metadata and returns an instance of the class that saved it.
 """
 
+from skills.models.alstm import ALSTMModel
 from skills.models.attention_lstm import AttentionLSTMModel
 from skills.models.base import SequenceClassifier
+from skills.models.gru import GRUModel
+from skills.models.krnn import KRNNModel
 from skills.models.layers import PositionalEncoding, TemporalAttention, TransformerEncoderBlock
+from skills.models.localformer import LocalformerModel
 from skills.models.lstm import LSTMModel
 from skills.models.saving import MODEL_CLASSES, ModelFileError, model_class, read_metadata
+from skills.models.tcn import TCNModel
 from skills.models.transformer import TransformerModel
 
 __all__ = [
@@ -19,6 +24,11 @@ __all__ = [
     "AttentionLSTMModel",
     "LSTMModel",
     "TransformerModel",
+    "GRUModel",
+    "ALSTMModel",
+    "TCNModel",
+    "LocalformerModel",
+    "KRNNModel",
     "SequenceClassifier",
     "ModelFileError",
     "read_metadata",
@@ -35,6 +45,11 @@ _ARCHITECTURES = {
     "causal_attention_lstm": (AttentionLSTMModel, {"bidirectional": False}),
     "lstm": (LSTMModel, {}),
     "transformer": (TransformerModel, {}),
+    "gru": (GRUModel, {}),
+    "alstm": (ALSTMModel, {}),
+    "tcn": (TCNModel, {}),
+    "localformer": (LocalformerModel, {}),
+    "krnn": (KRNNModel, {}),
 }
 MODEL_NAMES = tuple(_ARCHITECTURES)
 
@@ -62,7 +77,8 @@ def make_model(name: str, **params) -> SequenceClassifier:
 
     Args:
         name: ``"attention_lstm"``, ``"causal_attention_lstm"`` (`AttentionLSTMModel` with
-            ``bidirectional=False``), ``"lstm"`` or ``"transformer"``.
+            ``bidirectional=False``), ``"lstm"``, ``"transformer"``, or one of Qlib's zoo: ``"gru"``,
+            ``"alstm"``, ``"tcn"``, ``"localformer"``, ``"krnn"``.
         **params: constructor parameters (see `model_params`); the others keep their defaults.
 
     Raises:
