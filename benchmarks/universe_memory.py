@@ -12,6 +12,13 @@ The panel is ``--tickers`` slices of ``--years`` × 252 real bars cut from the b
 - ``materialised`` (the reference): the same, after ``np.asarray(data.train.X)`` has built the N × T × F
   array that the lazy windows avoid; the same ``WindowDataset`` then slices that array.
 
+With ``--source universe`` the panel is the bundled S&P 500 universe (``data/universe``, bad rows
+dropped and short tickers skipped as ``load_universe`` reports them), copied under new names until it
+has ``--tickers`` tickers, prepared as the universe workflow prepares it: cross-sectional labels
+(``label="cross_section"``) and per-date ranked features (``cross_section="rank"``):
+
+    python benchmarks/universe_memory.py --source universe --tickers 500
+
 Windows/s is the median over ``--epochs`` passes; the target is a lazy peak RSS of at most 2 GiB.
 """
 
@@ -34,6 +41,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickers", type=int, default=500, help="tickers in the panel (default 500)")
     parser.add_argument("--years", type=int, default=5, help="years of daily bars per ticker (default 5)")
+    parser.add_argument("--source", choices=("panel", "universe"), default="panel",
+                        help="panel: slices of the five bundled CSVs (default); universe: the bundled S&P 500 "
+                             "universe, copied under new names up to --tickers, with cross-sectional labels and "
+                             "ranked features")
     parser.add_argument("--sequence-length", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32, help="windows per batch (default 32, as in training)")
     parser.add_argument("--epochs", type=int, default=3, help="timed passes over the training windows (default 3)")
@@ -41,15 +52,31 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def universe_panel(n_tickers: int) -> dict:
+    """The bundled universe, its tickers repeated under new names (``AAPL``, ``AAPL_2``, ...) up to ``n_tickers``."""
+    from skills.data import load_universe
+
+    universe = load_universe(Path(__file__).resolve().parents[1] / "data" / "universe", on_bad_rows="drop",
+                             on_bad_files="skip")
+    names = list(universe)
+    return {(name if i < len(names) else f"{name}_{i // len(names) + 1}"): universe[name]
+            for i, name in ((i, names[i % len(names)]) for i in range(n_tickers))}
+
+
 def run_variant(args) -> dict:
     """One variant in this process: prepare, (materialise), iterate; returns its figures."""
     from skills.data import WindowDataset, prepare_dataset
 
-    panel = real_panel(args.tickers, args.years)
+    options = {}
+    if args.source == "universe":
+        panel = universe_panel(args.tickers)
+        options = {"label": "cross_section", "cross_section": "rank"}
+    else:
+        panel = real_panel(args.tickers, args.years)
     rows = sum(len(frame) for frame in panel.values())
     before = peak_rss_mib()
     start = time.perf_counter()
-    data = prepare_dataset(panel, sequence_length=args.sequence_length)
+    data = prepare_dataset(panel, sequence_length=args.sequence_length, **options)
     prepare_s = time.perf_counter() - start
     del panel
     windows = data.train.X
@@ -91,10 +118,11 @@ def main(argv=None) -> None:
         return
     result = {"benchmark": "universe_memory", "command": "python " + " ".join(sys.argv),
               "machine": machine(),
-              "setup": {"tickers": args.tickers, "years": args.years, "sequence_length": args.sequence_length,
-                        "batch_size": args.batch_size, "epochs": args.epochs}}
-    forwarded = ["--tickers", str(args.tickers), "--years", str(args.years), "--sequence-length",
-                 str(args.sequence_length), "--batch-size", str(args.batch_size), "--epochs", str(args.epochs)]
+              "setup": {"source": args.source, "tickers": args.tickers, "years": args.years,
+                        "sequence_length": args.sequence_length, "batch_size": args.batch_size, "epochs": args.epochs}}
+    forwarded = ["--source", args.source, "--tickers", str(args.tickers), "--years", str(args.years),
+                 "--sequence-length", str(args.sequence_length), "--batch-size", str(args.batch_size),
+                 "--epochs", str(args.epochs)]
     for variant in ("lazy", "materialised"):
         log(f"{variant}: preparing {args.tickers} tickers x {args.years} years in a fresh process")
         done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--variant", variant, *forwarded],
