@@ -4,7 +4,8 @@
   estimator, `LastBarClassifier`;
 - `report`: `score_on_test` (the table `python -m skills train` prints), `training_report` (its JSON report),
   `compare`, `format_table`, `format_confusion`;
-- `walk_forward`: `walk_forward`, `backtest_metrics`, `summarise`, `format_summary_table`.
+- `walk_forward`: `walk_forward`, `backtest_metrics`, `topk_metrics` (a universe's top-k portfolio), `summarise`,
+  `format_summary_table`.
 
 The metrics themselves live in `skills.metrics` and are re-exported here. All results are plain Python types,
 ready for `json.dump`; probabilities are `(n, 3)` in `CLASS_NAMES` order.
@@ -23,17 +24,20 @@ from skills.evaluation.report import compare, format_confusion, format_table, sc
 from skills.evaluation.walk_forward import (
     BACKTEST_KEYS,
     SUMMARY_KEYS,
+    TOPK_KEYS,
     backtest_metrics,
     format_summary_table,
     summarise,
+    topk_metrics,
     walk_forward,
 )
-from skills.metrics import N_CLASSES, classification_metrics, signal_metrics, signal_score, split_metrics
+from skills.metrics import N_CLASSES, classification_metrics, daily_ic, signal_metrics, signal_score, split_metrics
 
 __all__ = [
     "classification_metrics",
     "signal_score",
     "signal_metrics",
+    "daily_ic",
     "split_metrics",
     "N_CLASSES",
     "BASELINES",
@@ -50,6 +54,8 @@ __all__ = [
     "format_confusion",
     "BACKTEST_KEYS",
     "SUMMARY_KEYS",
+    "TOPK_KEYS",
+    "topk_metrics",
     "backtest_metrics",
     "walk_forward",
     "summarise",

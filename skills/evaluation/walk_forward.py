@@ -1,7 +1,11 @@
 """Walk-forward comparison: models and baselines fitted fold by fold, scored and backtested on the next block.
 
 - `backtest_metrics`: `skills.strategy.run_backtest` per ticker, averaged over tickers;
-- `walk_forward`: every model and baseline on every fold (`split_metrics` and the backtest figures);
+- `topk_metrics`: one top-k portfolio (`run_backtest(strategy="topk")`) over a split's tickers, from the
+  probabilities of the split's windows (so it works for models trained on cross-sectionally normalised
+  features, which cannot predict from one ticker's bars);
+- `walk_forward`: every model and baseline on every fold (`split_metrics` and the backtest figures: per-ticker
+  `MLStrategy` backtests, or with `topk_options` the top-k portfolio, as Qlib scores a universe);
 - `summarise` / `format_summary_table`: mean ± std over folds of `SUMMARY_KEYS`, as a dict and as text.
 """
 
@@ -11,22 +15,28 @@ import logging
 import time
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from skills.data.dataset import as_frames
+from skills.data.io import OHLCV_COLUMNS
 from skills.evaluation.baselines import BASELINES, make_baseline
 from skills.evaluation.report import _text_table
 from skills.metrics import mean_std, split_metrics
 
-__all__ = ["BACKTEST_KEYS", "SUMMARY_KEYS", "backtest_metrics", "walk_forward", "summarise", "format_summary_table"]
+__all__ = ["BACKTEST_KEYS", "TOPK_KEYS", "SUMMARY_KEYS", "backtest_metrics", "topk_metrics", "walk_forward",
+           "summarise", "format_summary_table"]
 
 log = logging.getLogger(__name__)
 
 #: Backtest figures averaged over tickers (`backtest_metrics`) and reported by `walk_forward`.
 BACKTEST_KEYS = ("sharpe", "total_return", "buy_and_hold_return", "max_drawdown", "n_trades")
+#: Top-k portfolio figures (`topk_metrics`), reported by `walk_forward` when it is given `topk_options`.
+TOPK_KEYS = ("excess_annual_return", "information_ratio", "max_drawdown", "turnover", "annual_return",
+             "benchmark_annual_return")
 #: The figures `walk_forward` summarises over folds (mean ± std), in table order.
-SUMMARY_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ic", "rank_ic", "icir",
-                "sharpe", "total_return", "buy_and_hold_return", "n_trades")
+SUMMARY_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ic", "rank_ic", "icir", "rank_icir",
+                "sharpe", "total_return", "buy_and_hold_return", "n_trades") + TOPK_KEYS
 
 
 def backtest_metrics(model, bars, start, end, tickers=None, **options):
@@ -70,19 +80,67 @@ def backtest_metrics(model, bars, start, end, tickers=None, **options):
     return {**means, "per_ticker": per_ticker}
 
 
-def _score(predictor, fold, bars, backtest_options):
-    """`split_metrics` on the fold's test split, plus the backtest over its block (None figures without bars)."""
+def topk_metrics(split, proba, bars, **options):
+    """Trade a top-k portfolio over the tickers of `split` on the probabilities of its windows.
+
+    Each ticker's bars from its first window in the split to the split's last date carry the probabilities
+    of its windows (`p_down p_flat p_up`); `skills.strategy.run_backtest(None, ..., strategy="topk")` ranks
+    the tickers by P(up) − P(down) and trades them beside the equal-weight universe of the same tickers. A
+    bar without a window in the split (a purged or unlabelled one) has no score that day.
+
+    Args:
+        split (skills.data.Split): the windows, with `tickers` and `dates`.
+        proba (array-like, shape (len(split), 3)): their probabilities, in order.
+        bars (dict[str, DataFrame]): the OHLCV bars of (at least) the split's tickers.
+        **options: passed to `run_backtest` (`k`, `n_drop`, `rebalance`, `long_short`, `cash`, `commission`,
+            ...).
+
+    Returns:
+        BacktestResult: its `metrics` hold `TOPK_KEYS` among others.
+
+    Raises:
+        ValueError: a ticker of the split has no bars.
+        DataError: too few tickers for `k`.
+    """
+    from skills.strategy import PROBABILITY_LINES, run_backtest  # backtrader is only needed for backtests
+
+    frames = as_frames(bars)
+    proba = np.asarray(proba, dtype=np.float64)
+    tickers, dates = np.asarray(split.tickers), pd.DatetimeIndex(split.dates)
+    unknown = sorted(set(tickers.tolist()) - set(frames))
+    if unknown:
+        raise ValueError(f"no bars for ticker(s) {', '.join(unknown)}; have {len(frames)} tickers")
+    last = dates.max()
+    feeds = {}
+    for ticker in sorted(set(tickers.tolist())):
+        rows = np.flatnonzero(tickers == ticker)
+        scored = pd.DataFrame(proba[rows], index=dates[rows], columns=list(PROBABILITY_LINES))
+        feed = frames[ticker].loc[dates[rows].min():last, list(OHLCV_COLUMNS)].join(scored)
+        feeds[ticker] = feed
+    return run_backtest(None, feeds, strategy="topk", **options)
+
+
+def _score(predictor, fold, bars, backtest_options, topk_options=None):
+    """`split_metrics` on the fold's test split, plus the backtest over its block (None figures without bars):
+    per-ticker `MLStrategy` backtests, or the top-k portfolio when `topk_options` is not None."""
     test = fold.test
-    metrics = split_metrics(test, predictor.predict_proba(test.X))
+    proba = predictor.predict_proba(test.X)
+    metrics = {**split_metrics(test, proba), **dict.fromkeys(BACKTEST_KEYS), **dict.fromkeys(TOPK_KEYS)}
     if bars is None:
-        return {**metrics, **dict.fromkeys(BACKTEST_KEYS), "backtest": {}}
+        return {**metrics, "backtest": {}}
+    if topk_options is not None:
+        started = time.perf_counter()
+        result = topk_metrics(test, proba, bars, **topk_options)
+        figures = {key: result.metrics.get(key) for key in TOPK_KEYS}
+        return {**metrics, **figures, "backtest": {**result.metrics,
+                                                  "seconds": round(time.perf_counter() - started, 1)}}
     first, last = fold.bounds.test
     trading = backtest_metrics(predictor, bars, first, last, sorted(set(test.tickers.tolist())), **backtest_options)
     return {**metrics, **{key: trading[key] for key in BACKTEST_KEYS}, "backtest": trading["per_ticker"]}
 
 
 def walk_forward(folds, models, *, bars=None, baselines=("majority", "lightgbm"), fit_options=None,
-                 backtest_options=None, seed=0):
+                 backtest_options=None, topk_options=None, seed=0):
     """Fit every model on each fold's past, score it on the fold's next block, beside the baselines.
 
     Each fold (e.g. from `skills.data.prepare_walk_forward`) trains a new model on its training split, with
@@ -100,6 +158,9 @@ def walk_forward(folds, models, *, bars=None, baselines=("majority", "lightgbm")
         baselines (sequence of str, default ("majority", "lightgbm")): names from `BASELINES`.
         fit_options (dict, optional): keyword arguments for `model.fit` (`epochs`, `patience`, `verbose`, ...).
         backtest_options (dict, optional): keyword arguments for `run_backtest` (`confidence_threshold`, ...).
+        topk_options (dict, optional): trade each test block as one top-k portfolio (`topk_metrics`) with these
+            keyword arguments (`k`, `n_drop`, `rebalance`, `commission`, ...) instead of per-ticker backtests;
+            the `TOPK_KEYS` are then set and the `BACKTEST_KEYS` None (and the reverse without it).
         seed (int, default 0): LightGBM's seed.
 
     Returns:
@@ -129,16 +190,17 @@ def walk_forward(folds, models, *, bars=None, baselines=("majority", "lightgbm")
             started = time.perf_counter()
             model = make().fit(fold, **fit_options)
             fit_seconds = time.perf_counter() - started
-            results[name] = {**_score(model, fold, bars, backtest_options),
+            results[name] = {**_score(model, fold, bars, backtest_options, topk_options),
                              "epochs_run": len(getattr(model, "history_", {}).get("loss", [])),
                              "fit_seconds": round(fit_seconds, 1)}
-            log.info("fold %d/%d %-22s macro-F1 %.3f  IC %s  Sharpe %s  (%d epochs, %.0f s)", number, len(folds),
-                     name, results[name]["macro_f1"], _fmt(results[name]["ic"]), _fmt(results[name]["sharpe"]),
+            log.info("fold %d/%d %-22s macro-F1 %.3f  rank IC %s  Sharpe %s  top-k excess %s  (%d epochs, %.0f s)",
+                     number, len(folds), name, results[name]["macro_f1"], _fmt(results[name]["rank_ic"]),
+                     _fmt(results[name]["sharpe"]), _fmt(results[name]["excess_annual_return"]),
                      results[name]["epochs_run"], fit_seconds)
         for name in baselines:
             baseline = make_baseline(name, seed=seed, feature_names=fold.feature_names,
                                      sequence_length=fold.sequence_length).fit(fold.train.X, fold.train.y)
-            results[name] = _score(baseline, fold, bars, backtest_options)
+            results[name] = _score(baseline, fold, bars, backtest_options, topk_options)
         records.append({
             "fold": number,
             "dates": fold.bounds.to_dict(),
@@ -186,13 +248,28 @@ _SUMMARY_COLUMNS = (
     ("buy_and_hold_return", "B&H return %", 100, 1),
     ("n_trades", "trades", 1, 1),
 )
+# the universe layout: Qlib's figures (daily rank IC, its ICIR, the top-k portfolio) beside the classification
+_UNIVERSE_COLUMNS = (
+    ("accuracy", "accuracy", 1, 3),
+    ("macro_f1", "macro-F1", 1, 3),
+    ("rank_ic", "rank IC", 1, 4),
+    ("rank_icir", "rank ICIR", 1, 2),
+    ("ic", "IC", 1, 4),
+    ("excess_annual_return", "top-k excess %", 100, 1),
+    ("information_ratio", "IR", 1, 2),
+    ("max_drawdown", "max DD %", 100, 1),
+    ("turnover", "turnover", 1, 2),
+)
 
 
 def format_summary_table(summary):
     """The walk-forward summary as text: one row per model or baseline, `mean ± std` over folds.
 
     Rows are sorted by mean macro-F1, best first; a figure that is not defined (the baselines' trading
-    columns, the majority's IC) reads `n/a`, and one defined in a single fold has no `± std`.
+    columns, the majority's IC) reads `n/a`, and one defined in a single fold has no `± std`. When any row has
+    a top-k figure (`walk_forward(..., topk_options=...)`, a universe) the columns are the universe's: accuracy,
+    macro-F1, daily rank IC, rank ICIR, IC, and the top-k portfolio's annualised excess return over the
+    equal-weight universe, information ratio, max drawdown and turnover; otherwise the per-ticker layout below.
 
     Args:
         summary (Mapping[str, Mapping]): `walk_forward(...)["summary"]`.
@@ -209,14 +286,17 @@ def format_summary_table(summary):
     """
     if not isinstance(summary, Mapping) or not summary:
         raise ValueError("summary must be a non-empty mapping of name -> figures")
+    universe = any((figures.get(key) or {}).get("mean") is not None
+                   for figures in summary.values() for key in TOPK_KEYS)
+    columns = _UNIVERSE_COLUMNS if universe else _SUMMARY_COLUMNS
     for name, figures in summary.items():
-        missing = [key for key, *_ in _SUMMARY_COLUMNS if key not in figures]
+        missing = [key for key, *_ in columns if key not in figures]
         if missing:
             raise ValueError(f"summary[{name!r}] has no {missing[0]!r}")
     rows = sorted(summary.items(), key=lambda item: -(item[1]["macro_f1"].get("mean") or 0.0))
-    cells = pd.DataFrame([[_cell(figures[key], scale, digits) for key, _, scale, digits in _SUMMARY_COLUMNS]
+    cells = pd.DataFrame([[_cell(figures[key], scale, digits) for key, _, scale, digits in columns]
                           for _, figures in rows],
-                         index=[str(name) for name, _ in rows], columns=[label for _, label, *_ in _SUMMARY_COLUMNS])
+                         index=[str(name) for name, _ in rows], columns=[label for _, label, *_ in columns])
     return _text_table(cells, "model")
 
 

@@ -9,6 +9,7 @@ from skills.data import FEATURE_NAMES
 from skills.evaluation import (
     BASELINES,
     SUMMARY_KEYS,
+    TOPK_KEYS,
     backtest_metrics,
     classification_metrics,
     format_summary_table,
@@ -148,7 +149,7 @@ def _figure(values):
 
 
 def test_format_summary_table_rows_sorted_by_macro_f1_with_mean_and_std():
-    base = {key: _figure([0.5, 0.5]) for key in SUMMARY_KEYS}
+    base = {key: _figure([0.5, 0.5]) if key not in TOPK_KEYS else _figure([None]) for key in SUMMARY_KEYS}
     summary = {
         "majority": {**base, "macro_f1": _figure([0.17, 0.19]), "ic": _figure([None, None])},
         "lightgbm": {**base, "macro_f1": _figure([0.36, 0.38]), "sharpe": _figure([0.8])},
