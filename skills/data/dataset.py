@@ -5,7 +5,8 @@ array (rows of different tickers never share a window), splits by date with a pu
 the label edges (quantile method) and the scaler statistics on training rows only, and returns
 lazy windows over that array. Optionally each indicator is replaced by its rank or z-score across
 the tickers of the same date (``cross_section``), before the scaler, and labels can be ranked
-across each date's tickers (``label="cross_section"``).
+across each date's tickers (``label="cross_section"``). ``features="price_volume"`` gives raw
+price-volume windows (Alpha360 in the manner of Qlib) made relative to their last bar when gathered.
 """
 
 from __future__ import annotations
@@ -17,16 +18,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .features import CROSS_SECTION_MODES, FEATURE_NAMES, WARMUP_BARS, compute_features, cross_section_normalise
+from .features import (
+    check_cross_section,
+    cross_section_normalise,
+    feature_frame,
+    relative_spec,
+    resolve_features,
+    warmup_bars,
+)
 from .io import DataError, load_ohlcv
 from .labels import CLASS_NAMES, LabelRule, forward_return
 from .splits import SplitBounds, chronological_bounds, walk_forward_bounds
-from .windows import WindowArray, WindowDataset
+from .windows import DateBatchDataset, WindowArray, WindowDataset
 
-__all__ = ["PreparedData", "Split", "ScalerStats", "SCALERS", "prepare_dataset", "prepare_walk_forward"]
+__all__ = ["BATCH_BY", "PreparedData", "Split", "ScalerStats", "SCALERS", "prepare_dataset", "prepare_walk_forward"]
 
 SCALERS = ("standard", "minmax", "robust")
+#: How ``Split.dataset`` batches windows: fixed-size batches, or all windows of one date per batch.
+BATCH_BY = ("window", "date")
 _CHUNK = 65_536  # rows per chunk when summing squares
+_SCALER_ROWS = 2_000_000  # most window rows a relative (price-volume) scaler is fit on
 
 
 @dataclass(frozen=True)
@@ -97,12 +108,28 @@ class Split:
         return {name: int(c) for name, c in zip(CLASS_NAMES, counts)}
 
     def dataset(self, batch_size: int = 32, shuffle: bool | None = None, seed: int | None = None,
-                sample_weight=None, **kwargs) -> WindowDataset:
-        """A ``keras.utils.PyDataset`` of ``(X, y)`` batches; shuffled (each epoch) only for ``train``."""
+                sample_weight=None, batch_by: str = "window", **kwargs) -> WindowDataset | DateBatchDataset:
+        """A ``keras.utils.PyDataset`` of ``(X, y)`` batches; shuffled (each epoch) only for ``train``.
+
+        Args:
+            batch_size: int, windows per batch (``batch_by="window"`` only).
+            shuffle: bool or None (= shuffle the training split only).
+            seed: int or None, seed of the shuffling.
+            sample_weight: per-window weights or None.
+            batch_by: ``"window"`` (default: :class:`WindowDataset`, ``batch_size`` windows per batch)
+                or ``"date"`` (:class:`DateBatchDataset`: one batch per date with all its windows,
+                ordered by ticker; the dates, not the windows, are shuffled).
+            **kwargs: passed to ``keras.utils.PyDataset``.
+        """
+        if batch_by not in BATCH_BY:
+            raise ValueError(f"batch_by must be one of {BATCH_BY}, got {batch_by!r}")
         if shuffle is None:
             shuffle = self.name == "train"
         if shuffle and self.name != "train":
             raise ValueError(f"shuffling is for the training split only, not {self.name!r}")
+        if batch_by == "date":
+            return DateBatchDataset(self.X, self.y, self.dates, self.tickers, sample_weight=sample_weight,
+                                    shuffle=shuffle, seed=seed, **kwargs)
         return WindowDataset(self.X, self.y, sample_weight=sample_weight, batch_size=batch_size,
                              shuffle=shuffle, seed=seed, **kwargs)
 
@@ -188,20 +215,18 @@ class _Pool:
                  cross_section: str = "none"):
         self.sequence_length, self.horizon, self.cross_section = sequence_length, horizon, cross_section
         self.feature_names = list(features)
+        self.relative = relative_spec(self.feature_names)
+        warmup = warmup_bars(self.feature_names)
         blocks, tickers, dates, label_end, closes, offsets, firsts = [], [], [], [], {}, {}, {}
         candidate_ends, skipped = [], []
         start = 0
         for ticker, bars in frames.items():
-            feats = compute_features(bars)
-            unknown = [f for f in self.feature_names if f not in feats.columns]
-            if unknown:
-                raise ValueError(f"unknown feature(s) {', '.join(unknown)}")
-            values = feats[self.feature_names].to_numpy(dtype=np.float32)
+            values = feature_frame(bars, self.feature_names).to_numpy(dtype=np.float32)
             valid = np.flatnonzero(np.isfinite(values).all(axis=1))
             n_windows = len(valid) - sequence_length + 1 - horizon
             if n_windows < 1:
                 skipped.append(f"{bars.attrs.get('source', ticker)}: {len(bars)} bars give no labelled window "
-                               f"(need at least {WARMUP_BARS + sequence_length + horizon}: the {WARMUP_BARS}-bar "
+                               f"(need at least {warmup + sequence_length + horizon}: the {warmup}-bar "
                                f"indicator warm-up + sequence_length {sequence_length} + horizon {horizon})")
                 continue
             first = valid[0]
@@ -233,6 +258,16 @@ class _Pool:
         self.ends = np.concatenate(candidate_ends)
         self.ticker_names = list(closes)
         self.calendar = pd.DatetimeIndex(np.unique(self.dates[self.ends]))
+
+    def scaler_rows(self, train: WindowArray, bounds: SplitBounds) -> np.ndarray:
+        """The rows the scaler is fit on: every row up to the end of training, or, for windows made
+        relative to their last bar, the rows of the training windows as the network sees them (of
+        evenly spaced windows when there are more than ``_SCALER_ROWS`` rows)."""
+        if self.relative is None:
+            return self.values[self.dates <= bounds.train[1]]
+        n = max(1, min(len(train), _SCALER_ROWS // self.sequence_length))
+        pick = np.unique(np.linspace(0, len(train) - 1, n).round().astype(np.int64))
+        return train[pick].reshape(-1, len(self.feature_names))
 
     def forward_returns(self, rule: LabelRule) -> tuple[np.ndarray, np.ndarray]:
         labels = np.full(len(self.values), np.nan)
@@ -279,15 +314,14 @@ class _Pool:
             ends = ends[np.isfinite(labels[ends])]
             if ends.size == 0:
                 raise DataError(f"the {name} split has no labelled windows; use more bars or other fractions")
-            splits[name] = Split(name, WindowArray(self.values, ends, self.sequence_length),
+            splits[name] = Split(name, WindowArray(self.values, ends, self.sequence_length, self.relative),
                                  labels[ends].astype(np.int64), self.dates[ends],
                                  self.tickers[ends].astype(str), returns[ends])
         if len(thin):
             notes.append(f"cross_section labels: {len(thin)} date(s) with fewer than {rule.min_tickers} tickers "
                          f"({thin[0].date()} .. {thin[-1].date()}) get no label; windows dropped: "
                          + ", ".join(f"{name} {n}" for name, n in dropped.items()))
-        train_rows = self.dates <= bounds.train[1]
-        stats = ScalerStats.fit(self.values[train_rows], scaler)
+        stats = ScalerStats.fit(self.scaler_rows(splits["train"].X, bounds), scaler)
         return PreparedData(splits["train"], splits["val"], splits["test"], self.feature_names,
                             self.sequence_length, self.horizon, gap, stats, rule, self.ticker_names, bounds,
                             self.cross_section, notes)
@@ -303,9 +337,8 @@ def _label_rule(label, horizon: int, threshold) -> LabelRule:
     return LabelRule(horizon=horizon, method=label, threshold=threshold)
 
 
-def _check_args(sequence_length, horizon, gap, cross_section="none"):
-    if cross_section not in CROSS_SECTION_MODES:
-        raise ValueError(f"cross_section must be one of {CROSS_SECTION_MODES}, got {cross_section!r}")
+def _check_args(sequence_length, horizon, gap, cross_section="none", features=()):
+    check_cross_section(cross_section, features)
     if int(sequence_length) != sequence_length or sequence_length < 1:
         raise ValueError(f"sequence_length must be a positive integer, got {sequence_length!r}")
     if int(horizon) != horizon or horizon < 1:
@@ -337,7 +370,14 @@ def prepare_dataset(data, sequence_length: int = 30, horizon: int = 1, label="fi
         scaler: ``"standard"``, ``"minmax"`` or ``"robust"``; fit on training rows only.
         gap: int or None (= horizon). Dates left out between splits; windows whose label reaches
             into the next split are purged as well.
-        features: list of feature names or None (= all of ``FEATURE_NAMES``).
+        features: list of feature names, a set name, or None (= all of ``FEATURE_NAMES``).
+            ``"price_volume"`` (alias ``"alpha360"``) is :data:`PRICE_VOLUME_FEATURES`: each bar's
+            open, high, low, close and VWAP (the typical price ``(h + l + c) / 3``: daily bars have
+            no real VWAP) divided by the window's last close, and ``log((1 + volume) / (1 + last
+            volume))`` (finite on zero volume), made relative when a window is gathered; the scaler
+            is then fit on the rows of the relative training windows. The names alone determine
+            this, so ``feature_windows`` and a saved model's ``predict_frame`` do the same. Needs
+            ``cross_section="none"``. Lists may mix indicators and ``pv_`` columns.
         cross_section: ``"none"`` (default), ``"rank"`` or ``"zscore"``: replace each feature
             value by its rank in [0, 1] or z-score among the tickers present on the same date
             (:func:`skills.data.features.cross_section_normalise`; that date only, so causal),
@@ -349,13 +389,15 @@ def prepare_dataset(data, sequence_length: int = 30, horizon: int = 1, label="fi
 
     Raises:
         DataError: unreadable data, or too few bars for the windows and splits asked for.
-        ValueError: an impossible argument value.
+        ValueError: an impossible argument value, e.g. ``cross_section`` other than ``"none"`` with
+            price-volume features.
     """
-    gap = _check_args(sequence_length, horizon, gap, cross_section)
+    features = resolve_features(features)
+    gap = _check_args(sequence_length, horizon, gap, cross_section, features)
     rule = _label_rule(label, horizon, threshold)
     if scaler not in SCALERS:
         raise ValueError(f"scaler must be one of {SCALERS}, got {scaler!r}")
-    pool = _Pool(as_frames(data), int(sequence_length), int(horizon), features or FEATURE_NAMES, cross_section)
+    pool = _Pool(as_frames(data), int(sequence_length), int(horizon), features, cross_section)
     bounds = chronological_bounds(pool.calendar, val_fraction, test_fraction, gap)
     return pool.prepare(bounds, rule, scaler, gap)
 
@@ -368,8 +410,9 @@ def prepare_walk_forward(data, n_splits: int = 5, mode: str = "expanding", seque
     """Walk-forward folds (expanding or rolling), each a PreparedData with its own training-only
     scaler and label edges. Arguments as in :func:`prepare_dataset` and
     :func:`skills.data.splits.walk_forward_bounds`. The folds share one feature array."""
-    gap = _check_args(sequence_length, horizon, gap, cross_section)
+    features = resolve_features(features)
+    gap = _check_args(sequence_length, horizon, gap, cross_section, features)
     rule = _label_rule(label, horizon, threshold)
-    pool = _Pool(as_frames(data), int(sequence_length), int(horizon), features or FEATURE_NAMES, cross_section)
+    pool = _Pool(as_frames(data), int(sequence_length), int(horizon), features, cross_section)
     folds = walk_forward_bounds(pool.calendar, n_splits, mode, val_fraction, gap, train_size, test_size)
     return [pool.prepare(bounds, rule, scaler, gap) for bounds in folds]

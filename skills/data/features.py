@@ -12,13 +12,17 @@ every other indicator's warm-up are set to NaN (the first :data:`WARMUP_BARS` ro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from ta import momentum, trend, volatility, volume
 
 from .io import OHLCV_COLUMNS, DataError
 
-__all__ = ["CROSS_SECTION_MODES", "FEATURE_NAMES", "WARMUP_BARS", "compute_features", "cross_section_normalise"]
+__all__ = ["CROSS_SECTION_MODES", "FEATURE_NAMES", "FEATURE_SETS", "PRICE_VOLUME_FEATURES", "RelativeSpec",
+           "WARMUP_BARS", "compute_features", "compute_price_volume", "check_cross_section", "cross_section_normalise",
+           "feature_frame", "relative_spec", "resolve_features", "warmup_bars"]
 
 #: Rows at the start of every series whose features are NaN: longer than the longest indicator
 #: warm-up in ``ta`` (Ichimoku 52, KST 45, SMA 50, the mean-padded rows of KST/DPO).
@@ -192,3 +196,131 @@ def cross_section_normalise(values: np.ndarray, dates, mode: str = "rank") -> np
                 result = np.where(std > 1e-12, (block.to_numpy() - mean) / std, 0.0)
         out[:, start:start + _BLOCK] = result
     return out
+
+
+# -- the raw price-volume window (Alpha360 in the manner of Qlib) ---------------------------------
+
+#: The price-volume columns of each bar, in the order models see them. They are stored un-normalised
+#: (prices as they are, volume as ``log1p(volume)``); each window is made relative at gather time
+#: (:class:`RelativeSpec`), so the names alone say how: ``pv_open pv_high pv_low pv_close pv_vwap``
+#: are divided by the window's last ``pv_close``, ``pv_volume`` has the window's last value subtracted.
+PRICE_VOLUME_FEATURES: tuple[str, ...] = ("pv_open", "pv_high", "pv_low", "pv_close", "pv_vwap", "pv_volume")
+_PV_PRICES = ("pv_open", "pv_high", "pv_low", "pv_close", "pv_vwap")
+
+#: Named feature sets ``prepare_dataset(features=...)`` accepts besides a list of names.
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "indicators": FEATURE_NAMES, "price_volume": PRICE_VOLUME_FEATURES, "alpha360": PRICE_VOLUME_FEATURES,
+}
+
+
+def resolve_features(features) -> list[str]:
+    """The feature names of a set name (:data:`FEATURE_SETS`), a list of names, or None (= the indicators).
+
+    Raises:
+        ValueError: an unknown set name, an unknown feature name, or a name given twice.
+    """
+    if features is None:
+        return list(FEATURE_NAMES)
+    if isinstance(features, str):
+        if features not in FEATURE_SETS:
+            raise ValueError(f"features must be a list of names or one of {tuple(FEATURE_SETS)}, got {features!r}")
+        return list(FEATURE_SETS[features])
+    names = [str(name) for name in features]
+    unknown = [n for n in names if n not in FEATURE_NAMES and n not in PRICE_VOLUME_FEATURES]
+    if unknown:
+        raise ValueError(f"unknown feature(s) {', '.join(unknown)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"a feature is named twice in {names}")
+    return names
+
+
+def compute_price_volume(df: pd.DataFrame) -> pd.DataFrame:
+    """The per-bar price-volume columns :data:`PRICE_VOLUME_FEATURES`, before the per-window normalisation.
+
+    There is no real VWAP in daily OHLCV bars: ``pv_vwap`` is the bar's typical price
+    ``(high + low + close) / 3``. ``pv_volume`` is ``log1p(volume)``, so that the window-relative
+    value (this minus the window's last one, ``log((1 + v) / (1 + v_last))``) stays finite on
+    zero-volume bars. Each value uses its own bar only (causal, no warm-up).
+
+    Raises:
+        DataError: a required column is missing.
+    """
+    missing = [c for c in OHLCV_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"{df.attrs.get('source', 'bars')}: missing column(s) {', '.join(missing)} needed for features")
+    o, h, l, c, v = (df[k].astype(float) for k in OHLCV_COLUMNS)
+    return pd.DataFrame({"pv_open": o, "pv_high": h, "pv_low": l, "pv_close": c, "pv_vwap": (h + l + c) / 3.0,
+                         "pv_volume": np.log1p(v.clip(lower=0.0))}, index=df.index)
+
+
+def warmup_bars(feature_names) -> int:
+    """Rows at the start of a series without these features: :data:`WARMUP_BARS`, or 0 for ``pv_`` ones only."""
+    return WARMUP_BARS if any(n not in PRICE_VOLUME_FEATURES for n in feature_names) else 0
+
+
+def check_cross_section(mode: str, feature_names=()) -> None:
+    """Raise ValueError for an unknown cross-sectional ``mode``, or for ``rank`` / ``zscore`` with
+    price-volume features (ranking raw prices across tickers means nothing; their normalisation is
+    per window, relative to its last bar)."""
+    if mode not in CROSS_SECTION_MODES:
+        raise ValueError(f"cross_section must be one of {CROSS_SECTION_MODES}, got {mode!r}")
+    price_volume = [n for n in feature_names if n in PRICE_VOLUME_FEATURES]
+    if price_volume and mode != "none":
+        raise ValueError(f"cross_section={mode!r} ranks each column across the day's tickers, which is "
+                         f"meaningless for raw prices ({', '.join(price_volume)}, made relative to each window's "
+                         f"last bar only when gathered); use cross_section='none' with price-volume features")
+
+
+def feature_frame(bars: pd.DataFrame, feature_names) -> pd.DataFrame:
+    """The columns ``feature_names`` of one ticker's bars: indicators (:func:`compute_features`) and
+    price-volume columns (:func:`compute_price_volume`), each computed only when asked for."""
+    names = list(feature_names)
+    parts = []
+    if any(n not in PRICE_VOLUME_FEATURES for n in names):
+        parts.append(compute_features(bars))
+    if any(n in PRICE_VOLUME_FEATURES for n in names):
+        parts.append(compute_price_volume(bars))
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)
+    unknown = [n for n in names if n not in frame.columns]
+    if unknown:
+        raise ValueError(f"unknown feature(s) {', '.join(unknown)}")
+    return frame[names]
+
+
+@dataclass(frozen=True)
+class RelativeSpec:
+    """How a window of price-volume columns is made relative to its last bar (column positions).
+
+    ``window[..., prices] /= window[last, close]`` and ``window[..., volumes] -= window[last, volume]``.
+    """
+
+    prices: tuple[int, ...]
+    close: int
+    volumes: tuple[int, ...]
+    volume: int
+
+    def apply(self, windows: np.ndarray) -> np.ndarray:
+        """Normalise windows ``(n, T, F)`` in place (and return them)."""
+        if self.prices:
+            windows[..., list(self.prices)] /= windows[:, -1:, self.close][..., None]
+        if self.volumes:
+            windows[..., list(self.volumes)] -= windows[:, -1:, self.volume][..., None]
+        return windows
+
+
+def relative_spec(feature_names) -> RelativeSpec | None:
+    """The per-window normalisation the feature names call for, or None when they hold no ``pv_`` column.
+
+    Raises:
+        ValueError: a ``pv_`` price column without ``pv_close`` to divide it by.
+    """
+    names = list(feature_names)
+    prices = tuple(i for i, n in enumerate(names) if n in _PV_PRICES)
+    volumes = tuple(i for i, n in enumerate(names) if n == "pv_volume")
+    if not prices and not volumes:
+        return None
+    if prices and "pv_close" not in names:
+        raise ValueError(f"price-volume columns {[names[i] for i in prices]} are divided by the window's last "
+                         f"pv_close, which the features {names} lack")
+    return RelativeSpec(prices, names.index("pv_close") if prices else -1, volumes,
+                        volumes[0] if volumes else -1)

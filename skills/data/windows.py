@@ -1,6 +1,8 @@
-"""Lazy sliding windows over one 2-D feature array, and a Keras ``PyDataset`` that batches them.
+"""Lazy sliding windows over one 2-D feature array, and Keras ``PyDataset`` s that batch them.
 
-No N × T × F copy is ever made: a window is gathered from the 2-D array when it is asked for.
+No N × T × F copy is ever made: a window is gathered from the 2-D array when it is asked for (and,
+for price-volume columns, made relative to its last bar then). ``WindowDataset`` batches windows in
+fixed-size batches; ``DateBatchDataset`` puts all windows of one date in one batch.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .features import compute_features
+from .features import RelativeSpec, feature_frame, relative_spec
 from .io import OHLCV_COLUMNS, DataError
 
-__all__ = ["WindowArray", "WindowDataset", "feature_windows"]
+__all__ = ["DateBatchDataset", "WindowArray", "WindowDataset", "feature_windows"]
 
 
 class WindowArray:
@@ -28,9 +30,13 @@ class WindowArray:
         values: 2-D float array (rows × features), shared, never copied.
         ends: 1-D int array, the row of each window's last bar (each >= ``sequence_length - 1``).
         sequence_length: int, bars per window.
+        relative: RelativeSpec or None. When given, each gathered window is made relative to its
+            last bar (price columns divided by its last close, log-volume minus its last one; see
+            :func:`skills.data.features.relative_spec`); ``values`` stay as they are.
     """
 
-    def __init__(self, values: np.ndarray, ends: np.ndarray, sequence_length: int):
+    def __init__(self, values: np.ndarray, ends: np.ndarray, sequence_length: int,
+                 relative: RelativeSpec | None = None):
         if values.ndim != 2:
             raise ValueError(f"values must be 2-D (rows, features), got shape {values.shape}")
         ends = np.asarray(ends, dtype=np.int64)
@@ -39,6 +45,7 @@ class WindowArray:
         self.values = values
         self.ends = ends
         self.sequence_length = int(sequence_length)
+        self.relative = relative
         self._offsets = np.arange(-self.sequence_length + 1, 1, dtype=np.int64)
 
     @property
@@ -56,9 +63,15 @@ class WindowArray:
 
     def __getitem__(self, index) -> np.ndarray:
         if isinstance(index, (int, np.integer)):
-            end = self.ends[index]
-            return self.values[end - self.sequence_length + 1:end + 1].copy()
-        return self.values[self.ends[index][:, None] + self._offsets]
+            return self[np.asarray([index])][0]
+        out = self.values[self.ends[index][:, None] + self._offsets]
+        return out if self.relative is None else self.relative.apply(out)
+
+    def last_rows(self) -> np.ndarray:
+        """Each window's last bar ``(n, n_features)`` as the windows show it (relative, if they are)."""
+        if self.relative is None:
+            return self.values[self.ends]
+        return self.relative.apply(self.values[self.ends][:, None, :])[:, 0, :]
 
     def __array__(self, dtype=None, copy=None):
         out = self[:]
@@ -66,7 +79,7 @@ class WindowArray:
 
     def subset(self, index) -> "WindowArray":
         """A WindowArray over the same values with only the selected windows (no copy of values)."""
-        return WindowArray(self.values, self.ends[index], self.sequence_length)
+        return WindowArray(self.values, self.ends[index], self.sequence_length, self.relative)
 
     def __repr__(self) -> str:
         return f"WindowArray(shape={self.shape}, dtype={self.dtype})"
@@ -118,12 +131,76 @@ class WindowDataset(keras.utils.PyDataset):
             self._rng.shuffle(self._order)
 
 
+class DateBatchDataset(keras.utils.PyDataset):
+    """One batch per date: all windows that end on that date, ordered by ticker.
+
+    For cross-sectional losses and for models that attend across the day's stocks. Batches differ
+    in size (the tickers with a window that day).
+
+    Args:
+        X: WindowArray (or any array indexable by an integer array).
+        y: labels or None (prediction).
+        dates: the date of each window's last bar (same length as ``X``).
+        tickers: the ticker of each window, or None (then windows keep their order within a date).
+        sample_weight: per-window weights or None.
+        shuffle: bool, default False. Reshuffles the order of the dates every epoch (the windows of
+            a date stay together, in ticker order); for the training split only.
+        seed: int or None, seed of the shuffling.
+        **kwargs: passed to ``keras.utils.PyDataset``.
+    """
+
+    def __init__(self, X, y=None, dates=None, tickers=None, sample_weight=None, shuffle: bool = False,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if dates is None or len(dates) != len(X):
+            raise ValueError(f"batching by date needs one date per window: {len(X)} windows, "
+                             f"{'no' if dates is None else len(dates)} dates")
+        if y is not None and len(y) != len(X):
+            raise ValueError(f"X has {len(X)} windows but y has {len(y)} labels")
+        if tickers is not None and len(tickers) != len(X):
+            raise ValueError(f"X has {len(X)} windows but {len(tickers)} tickers")
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+        codes, self.dates = pd.factorize(pd.DatetimeIndex(dates), sort=True)
+        keys = (codes,) if tickers is None else (np.asarray(tickers, dtype=str), codes)
+        order = np.lexsort(keys)  # by date, then ticker; stable
+        cuts = np.flatnonzero(np.diff(codes[order])) + 1
+        self.batches = np.split(order, cuts) if len(order) else []
+        self.shuffle = bool(shuffle)
+        self._rng = np.random.default_rng(seed)
+        self._order = np.arange(len(self.batches))
+        if self.shuffle:
+            self._rng.shuffle(self._order)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def batch_date(self, index: int) -> pd.Timestamp:
+        """The date of batch ``index`` in the current epoch's order."""
+        return self.dates[self._order[index]]
+
+    def __getitem__(self, index: int):
+        idx = self.batches[self._order[index]]
+        x = self.X[idx]
+        if self.y is None:
+            return (x,)
+        if self.sample_weight is None:
+            return x, self.y[idx]
+        return x, self.y[idx], self.sample_weight[idx]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self._rng.shuffle(self._order)
+
+
 def feature_windows(bars: pd.DataFrame, feature_names, sequence_length: int):
     """All complete windows of raw features over one ticker's bars (for prediction).
 
+    Price-volume features (``pv_*``) come out relative to each window's last bar, as in training:
+    the names alone decide it (:func:`skills.data.features.relative_spec`).
+
     Args:
         bars: OHLCV DataFrame (features are computed) or a DataFrame that already holds the
-            feature columns.
+            feature columns (``pv_*`` ones un-normalised, as ``compute_price_volume`` gives them).
         feature_names: the features, in the model's order.
         sequence_length: int.
 
@@ -135,7 +212,7 @@ def feature_windows(bars: pd.DataFrame, feature_names, sequence_length: int):
     """
     feature_names = list(feature_names)
     has_bars = set(OHLCV_COLUMNS) <= set(bars.columns)
-    frame = compute_features(bars) if has_bars and not set(feature_names) <= set(bars.columns) else bars
+    frame = feature_frame(bars, feature_names) if has_bars and not set(feature_names) <= set(bars.columns) else bars
     missing = [f for f in feature_names if f not in frame.columns]
     if missing:
         raise DataError(f"{bars.attrs.get('source', 'data')}: lacks feature(s) {', '.join(missing)} "
@@ -148,4 +225,4 @@ def feature_windows(bars: pd.DataFrame, feature_names, sequence_length: int):
     if ends.size == 0:
         raise DataError(f"{bars.attrs.get('source', 'data')}: {len(bars)} bars give no complete window "
                         f"of {sequence_length} bars after the indicator warm-up")
-    return WindowArray(values, ends, sequence_length), frame.index[ends]
+    return WindowArray(values, ends, sequence_length, relative_spec(feature_names)), frame.index[ends]

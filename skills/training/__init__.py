@@ -5,7 +5,7 @@ holds its options and the package's only training defaults.
 """
 
 from skills.training.backup import TrainingBackup, TrainingError, remove_backup, run_fingerprint
-from skills.training.config import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
+from skills.training.config import BATCH_BY, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
 from skills.training.precision import gpu_available, precision_scope, resolve_precision
 from skills.training.trainer import TrainResult, balanced_class_weights, make_optimizer, train
 
@@ -15,6 +15,7 @@ __all__ = [
     "PRECISIONS",
     "OPTIMIZERS",
     "LR_SCHEDULES",
+    "BATCH_BY",
     "resolve_precision",
     "precision_scope",
     "gpu_available",

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TrainConfig", "PRECISIONS", "OPTIMIZERS", "LR_SCHEDULES"]
+from skills.data.dataset import BATCH_BY
+
+__all__ = ["TrainConfig", "PRECISIONS", "OPTIMIZERS", "LR_SCHEDULES", "BATCH_BY"]
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
@@ -15,7 +17,7 @@ LR_SCHEDULES = ("plateau", "cosine", "constant")
 
 # the options a model file records: those that change what a run learns (not where it logs or backs up)
 _HYPERPARAMETERS = ("epochs", "batch_size", "learning_rate", "optimizer", "lr_schedule", "clipnorm", "patience",
-                    "class_weight", "seed")
+                    "class_weight", "seed", "batch_by")
 
 
 @dataclass
@@ -48,6 +50,9 @@ class TrainConfig:
             (`TrainingBackup`) and, when it already holds a backup of the same run, resume from
             it. The folder stays after training; delete it with `remove_backup` once the model
             is saved.
+        batch_by: ``"window"`` (default, ``batch_size`` windows per batch) or ``"date"`` (one batch per
+            date holding all its tickers' windows, dates shuffled each epoch; ``batch_size`` is then
+            unused). ``"date"`` needs `Split` data (windows with dates), not ``(X, y)`` arrays.
     """
 
     epochs: int = 100
@@ -63,6 +68,7 @@ class TrainConfig:
     tensorboard_dir: str | None = None
     verbose: int = 1
     backup_dir: str | None = None
+    batch_by: str = "window"
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -87,6 +93,8 @@ class TrainConfig:
             )
         if self.precision not in PRECISIONS:
             raise ValueError(f"`precision` must be one of {PRECISIONS}. Received: precision={self.precision!r}")
+        if self.batch_by not in BATCH_BY:
+            raise ValueError(f"`batch_by` must be one of {BATCH_BY}. Received: batch_by={self.batch_by!r}")
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with some fields changed; ``None`` values are ignored, unknown names raise TypeError."""
@@ -101,7 +109,7 @@ class TrainConfig:
 
         Returns:
             dict with ``epochs``, ``batch_size``, ``learning_rate``, ``optimizer``, ``lr_schedule``,
-            ``clipnorm``, ``patience``, ``class_weight`` and ``seed`` (precision, logging and backup
+            ``clipnorm``, ``patience``, ``class_weight``, ``seed`` and ``batch_by`` (precision, logging and backup
             options are left out: the precision a run used is resolved by the trainer).
         """
         return {name: _plain(getattr(self, name)) for name in _HYPERPARAMETERS}

@@ -82,12 +82,15 @@ def _tensorboard_callback(log_dir):
 
 
 def _as_batches(data, config: TrainConfig, training: bool, weights=None):
-    """A PyDataset from a Split-like object (``.X``, ``.y``, ``.dataset(...)``) or an ``(X, y)`` tuple."""
+    """A PyDataset from a Split-like object (``.X``, ``.y``, ``.dataset(...)``) or an ``(X, y)`` tuple,
+    batched as ``config.batch_by`` says (batches by date need a Split: a tuple has no dates)."""
     sample_weight = None if weights is None else weights[np.asarray(_labels(data))]
     if hasattr(data, "dataset") and hasattr(data, "y"):
-        return data.dataset(
-            batch_size=config.batch_size, shuffle=training, seed=config.seed, sample_weight=sample_weight
-        )
+        return data.dataset(batch_size=config.batch_size, shuffle=training, seed=config.seed,
+                            sample_weight=sample_weight, batch_by=config.batch_by)
+    if config.batch_by != "window":
+        raise ValueError(f"batch_by={config.batch_by!r} needs the {'training' if training else 'validation'} data "
+                         "as a Split (windows with their dates, e.g. PreparedData.train), not (X, y) arrays")
     X, y = data[0], data[1]
     return WindowDataset(X, np.asarray(y), sample_weight, config.batch_size, shuffle=training, seed=config.seed)
 
@@ -125,7 +128,8 @@ def train(
         build_network: callable with no arguments returning an uncompiled ``keras.Model`` whose
             output is ``(batch, 3)`` softmax probabilities (float32). It is called inside the
             precision scope, after seeding.
-        train_data: a training ``Split`` (``.X``, ``.y``, ``.dataset()``) or an ``(X, y)`` tuple.
+        train_data: a training ``Split`` (``.X``, ``.y``, ``.dataset()``) or an ``(X, y)`` tuple. With
+            ``config.batch_by="date"`` it (and ``validation_data``) must be a ``Split``: one batch per date.
         validation_data: a validation ``Split``, an ``(X, y)`` tuple, or None. It is the
             time-ordered validation split that EarlyStopping and ReduceLROnPlateau watch; without
             it they watch the training loss.
