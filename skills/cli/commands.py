@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from skills._atomic import write_together
+from skills.cli.loading import load_bars, resolve_features
 from skills.cli.parser import (
+    STRATEGY_FLAGS,
+    TOPK_MIN_TICKERS,
     UsageError,
     check_data_path,
     check_model_and_range,
@@ -18,7 +21,7 @@ from skills.cli.parser import (
     names,
     write_json,
 )
-from skills.cli.train import fit_options, new_model
+from skills.cli.train import fit_options, new_model, prepare_options, topk_defaults
 from skills.data import feature_windows, load_ohlcv, prepare_walk_forward
 from skills.data.dataset import as_frames
 from skills.evaluation import BASELINES, format_summary_table, walk_forward
@@ -35,17 +38,31 @@ def _print_written(writers: dict) -> None:
         print(f"\nwrote {', '.join(written)}")
 
 
+def _backtest_strategy(args, model, n_tickers: int) -> str:
+    """``--strategy``, or when not given: the strategy whose flags were given, else topk for a model trained with
+    ``--label cross_section`` on a universe of several tickers (its classes are relative to the day's other
+    tickers, so only a ranking of them means anything), else ml."""
+    if args.strategy is not None:
+        return args.strategy
+    for strategy, flags in STRATEGY_FLAGS.items():
+        if any(getattr(args, flag[2:].replace("-", "_")) != unset for flag, unset in flags.items()):
+            return strategy
+    method = (model.metadata_.get("label_rule") or {}).get("method")
+    return "topk" if method == "cross_section" and n_tickers > 1 else "ml"
+
+
 def backtest(args) -> int:
     """Trade the model's signals from its out-of-sample start and print the table beside its benchmark:
     buy-and-hold for ``--strategy ml``, the equal-weight universe for ``--strategy topk``."""
-    check_strategy_flags(args)
     check_output("--plot", args.plot)
     check_output("--json", args.json, (".json",))
     check_model_and_range(args)
     check_data_path(args.data_path)
     model = load_model(args.model_path)
-    data = load_ohlcv(args.data_path)
+    data = load_bars(args)
     tickers = list(as_frames(data))
+    args.strategy = _backtest_strategy(args, model, len(tickers))
+    check_strategy_flags(args)
     if args.strategy == "topk":
         most = names_per_side(len(tickers), args.long_short)
         if args.long_short and len(tickers) < 2:
@@ -120,6 +137,15 @@ def attention(args) -> int:
     return 0
 
 
+def _compare_strategy(args, n_tickers: int) -> str:
+    """``--strategy``, or topk with ``--label cross_section`` or a universe of at least `TOPK_MIN_TICKERS`."""
+    if args.strategy is not None:
+        if args.strategy == "topk" and n_tickers < 2:
+            raise UsageError(f"--strategy topk needs several tickers; {args.data_path} has {n_tickers}")
+        return args.strategy
+    return "topk" if n_tickers > 1 and (args.label == "cross_section" or n_tickers >= TOPK_MIN_TICKERS) else "ml"
+
+
 def compare(args) -> int:
     """Walk-forward: every model and baseline fold by fold, the summary table, and optionally JSON and a plot."""
     models = names("--models", args.models, MODEL_NAMES)
@@ -129,21 +155,34 @@ def compare(args) -> int:
     check_data_path(args.data_path)
     for name in models:
         new_model(name, args)  # a bad hyperparameter fails now, not after the first fold
+    resolve_features(args.features)  # a bad --features fails now
     started = time.perf_counter()
-    bars = load_ohlcv(args.data_path)
-    folds = prepare_walk_forward(bars, n_splits=args.n_splits, mode=args.mode, sequence_length=args.sequence_length,
-                                 horizon=args.horizon, label=args.label, threshold=args.threshold,
-                                 val_fraction=args.val_fraction, scaler=args.scaler)
+    bars = load_bars(args)
+    tickers = sorted(as_frames(bars))
+    topk = _compare_strategy(args, len(tickers)) == "topk"
+    folds = prepare_walk_forward(bars, n_splits=args.n_splits, mode=args.mode, val_fraction=args.val_fraction,
+                                 **prepare_options(args))
+    topk_options = None
+    if topk:
+        k, n_drop = topk_defaults(len(tickers), args.k, args.n_drop)
+        topk_options = dict(k=k, n_drop=n_drop, rebalance=args.rebalance, commission=args.commission)
     report = walk_forward(
         folds, {name: (lambda name=name: new_model(name, args)) for name in models}, bars=bars, baselines=baselines,
         fit_options={**fit_options(args), "verbose": 0},
         backtest_options=dict(confidence_threshold=args.confidence_threshold, commission=args.commission),
-        seed=args.seed)
+        topk_options=topk_options, seed=args.seed)
     seconds = time.perf_counter() - started
     blocks = ", ".join(f"{fold['dates']['test'][0]} .. {fold['dates']['test'][1]}" for fold in report["folds"])
-    print(f"\nWalk-forward over {', '.join(sorted(as_frames(bars)))}: {args.n_splits} {args.mode} folds, test "
-          f"blocks {blocks}; {seconds / 60:.0f} min")
-    print("mean ± std over folds; backtest figures: each fold's mean over its tickers, trading its test block")
+    where = ", ".join(tickers) if len(tickers) <= 12 else f"{len(tickers)} tickers ({', '.join(tickers[:5])}, ...)"
+    print(f"\nWalk-forward over {where}: {args.n_splits} {args.mode} folds, test blocks {blocks}; "
+          f"{seconds / 60:.0f} min")
+    if topk:
+        basis = {r["ic_basis"] for fold in report["folds"] for r in fold["results"].values()}
+        print(f"mean ± std over folds; IC: {' / '.join(sorted(basis))} cross-sectional, score P(up) - P(down); "
+              f"top-k: k {topk_options['k']}, n_drop {topk_options['n_drop']}, rebalance every {args.rebalance} "
+              f"bar(s), excess over the equal-weight universe, each fold's test block")
+    else:
+        print("mean ± std over folds; backtest figures: each fold's mean over its tickers, trading its test block")
     print(format_summary_table(report["summary"]))
     writers = {}
     if args.json:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from skills._atomic import atomic_path
-from skills.data import LABEL_METHODS, SCALERS, WALK_FORWARD_MODES
+from skills.data import CROSS_SECTION_MODES, LABEL_METHODS, SCALERS, WALK_FORWARD_MODES
+from skills.data.universe import BAD_FILE_POLICIES, BAD_ROW_POLICIES
 from skills.evaluation import BASELINES, walk_forward
 from skills.models import MODEL_NAMES, model_params
 from skills.strategy import STRATEGIES
@@ -22,6 +23,8 @@ DEFAULT_DATA = ROOT / "data"
 DEFAULT_MODEL_PATH = Path("models") / "attention_lstm.h5"
 #: The flags of the network hyperparameters; each is passed only to the architectures that take it.
 NETWORK_FLAGS = ("lstm_units", "attention_units", "dropout_rate", "d_model", "num_heads", "num_layers")
+#: `compare` trades a top-k portfolio by default from this many tickers on (or with --label cross_section).
+TOPK_MIN_TICKERS = 10
 #: Old spellings still accepted (hidden from --help): old flag -> the flag it now is.
 ALIASES = {"--dropout": "--dropout-rate", "--label-method": "--label", "--folds": "--n-splits",
            "--tensorboard": "--tensorboard-dir", "--model": "--model-path"}
@@ -96,14 +99,31 @@ def _add(group, flag: str, **kwargs) -> None:
                                choices=kwargs.get("choices"), default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
+def _add_loading_flags(g) -> None:
+    """How a universe (a folder, or a long-format ``date,ticker,...`` file) is loaded (`load_universe`)."""
+    g.add_argument("--on-bad-rows", choices=BAD_ROW_POLICIES, default=None,
+                   help="a bad row (NaN or non-positive price, high below low, ...): drop it and list it, or stop "
+                        "(default: drop for a universe, raise for one ticker's CSV)")
+    g.add_argument("--on-bad-files", choices=BAD_FILE_POLICIES, default=None,
+                   help="a bad or too short ticker of a universe: skip it and list it, or stop (default: skip)")
+
+
 def _add_data_flags(p, test_fraction: bool = True) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--data-path", default=str(DEFAULT_DATA), help="CSV file or folder of CSVs (default: the "
-                   "bundled real data, %(default)s)")
+    g.add_argument("--data-path", default=str(DEFAULT_DATA), help="one ticker's CSV, a folder of CSVs, or a "
+                   "long-format date,ticker,open,... file (.csv or .csv.gz; e.g. data/universe) or a folder "
+                   "holding one (default: the bundled real data, %(default)s)")
+    _add_loading_flags(g)
+    g.add_argument("--features", default="all",
+                   help="all (the indicators), price_volume (Alpha360-style raw price-volume windows), or a "
+                        "comma-separated list of feature names")
+    g.add_argument("--cross-section", choices=CROSS_SECTION_MODES, default=CROSS_SECTION_MODES[0],
+                   help="replace each feature by its rank or z-score across the tickers of the same date")
     g.add_argument("--sequence-length", type=_positive_int, default=30, help="bars per window")
     g.add_argument("--horizon", type=_positive_int, default=1, help="label horizon in bars")
     _add(g, "--label", choices=LABEL_METHODS, default=LABEL_METHODS[0],
-         help="fixed band, volatility-scaled band, or train-split terciles")
+         help="fixed band, volatility-scaled band, train-split terciles, or terciles of each date's forward "
+              "returns across the tickers (cross_section: a universe)")
     g.add_argument("--threshold", type=_positive_float, default=None,
                    help="label band: return for 'fixed' (default 0.005), multiple of sigma for 'volatility' (0.5)")
     g.add_argument("--scaler", choices=SCALERS, default=SCALERS[0], help="feature scaling, fit on training rows only")
@@ -179,10 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
                               "a top-k portfolio beside the equal-weight universe", formatter_class=_Help)
     _add(backtest, "--model-path", default=None, help="model file (.h5 or .keras) written by train (required)")
     backtest.add_argument("--data-path", default=str(DEFAULT_DATA),
-                          help="CSV file or folder of CSVs; a folder's tickers trade together (ml: one position "
-                               "each; topk: one universe)")
-    backtest.add_argument("--strategy", choices=STRATEGIES, default=STRATEGIES[0],
-                          help="ml: MLStrategy's thresholds per ticker; topk: hold the k best-scored tickers")
+                          help="one ticker's CSV, a folder of CSVs or a long-format file; a universe's tickers "
+                               "trade together (ml: one position each; topk: one universe)")
+    _add_loading_flags(backtest)
+    backtest.add_argument("--strategy", choices=STRATEGIES, default=None,
+                          help="ml: MLStrategy's thresholds per ticker; topk: hold the k best-scored tickers "
+                               "(default: topk for a model trained with --label cross_section on several "
+                               "tickers, else ml)")
     g = backtest.add_argument_group("ml strategy (--strategy ml)")
     g.add_argument("--confidence-threshold", type=_probability, default=None,
                    help="enter when P(up) (or P(down) with --allow-short) >= this (default: 0.65)")
@@ -237,7 +260,15 @@ def build_parser() -> argparse.ArgumentParser:
     g = compare.add_argument_group("training (each fold)")
     _add_training_flags(g)
     g = compare.add_argument_group("backtest (each fold's test block)")
-    g.add_argument("--confidence-threshold", type=_probability, default=0.65, help="enter when P(up) >= this")
+    g.add_argument("--strategy", choices=STRATEGIES, default=None,
+                   help="ml: MLStrategy per ticker; topk: one top-k portfolio over the tickers, as Qlib scores a "
+                        f"universe (default: topk with --label cross_section or >= {TOPK_MIN_TICKERS} tickers)")
+    g.add_argument("--confidence-threshold", type=_probability, default=0.65, help="ml: enter when P(up) >= this")
+    g.add_argument("--k", type=_positive_int, default=None,
+                   help="topk: tickers held (default: a tenth of the tickers, at least 1)")
+    g.add_argument("--n-drop", type=_count, default=None,
+                   help="topk: replace at most this many holdings per rebalance (default: k / 5, at least 1)")
+    g.add_argument("--rebalance", type=_positive_int, default=5, help="topk: rebalance every N bars")
     g.add_argument("--commission", type=_fraction, default=0.001, help="fraction of each fill's value")
     g = compare.add_argument_group("output")
     g.add_argument("--json", metavar="PATH", default=None, help="write every fold's figures and the summary as JSON")
@@ -290,7 +321,8 @@ STRATEGY_FLAGS = {"ml": {"--confidence-threshold": None, "--exit-threshold": Non
 
 
 def check_strategy_flags(args) -> None:
-    """The backtest flags of one strategy are not given with the other; unset ones get their defaults."""
+    """The backtest flags of one strategy are not given with the other; unset ones get their defaults.
+    ``args.strategy`` must be resolved (not None) before."""
     for strategy, flags in STRATEGY_FLAGS.items():
         if strategy == args.strategy:
             continue

@@ -7,8 +7,10 @@ import time
 from pathlib import Path
 
 from skills._atomic import write_together
-from skills.cli.parser import NETWORK_FLAGS, UsageError, check_data_path, write_json
-from skills.data import prepare_dataset
+from skills.cli.loading import load_bars, resolve_features
+from skills.cli.parser import NETWORK_FLAGS, TOPK_MIN_TICKERS, UsageError, check_data_path, write_json
+from skills.data import DataError, prepare_dataset
+from skills.data.dataset import as_frames
 from skills.evaluation import format_confusion, format_table, score_on_test, training_report
 from skills.models import load_model, make_model, model_params
 from skills.plots import plot_confusion_matrix, plot_training_curves, save_figure
@@ -46,13 +48,36 @@ def _resumed_model(args, path: Path):
     return model
 
 
-def _prepare(args):
+def prepare_options(args) -> dict:
+    """The `prepare_dataset` / `prepare_walk_forward` keyword arguments the data flags set (not the fractions)."""
+    return dict(sequence_length=args.sequence_length, horizon=args.horizon, label=args.label,
+                threshold=args.threshold, scaler=args.scaler, features=resolve_features(args.features),
+                cross_section=args.cross_section)
+
+
+def topk_defaults(n_tickers: int, k=None, n_drop=None) -> tuple[int, int]:
+    """``k`` (default a tenth of the tickers, at least 1) and ``n_drop`` (default k / 5, at least 1), as Qlib's
+    TopkDropout holds 50 of CSI300's 300 and swaps 5 a day."""
+    k = max(1, n_tickers // 10) if k is None else k
+    if k > n_tickers:
+        raise UsageError(f"--k {k} is more than the {n_tickers} tickers of the universe")
+    return k, (max(1, k // 5) if n_drop is None else n_drop)
+
+
+def _prepare(args, bars=None):
+    """The PreparedData of the flags, from ``bars`` or from loading ``--data-path``; a bad flag value is a
+    UsageError."""
     if args.val_fraction + args.test_fraction >= 0.9:
         raise UsageError(f"--val-fraction + --test-fraction must leave room for training, got "
                          f"{args.val_fraction} + {args.test_fraction}")
-    return prepare_dataset(args.data_path, sequence_length=args.sequence_length, horizon=args.horizon,
-                           label=args.label, threshold=args.threshold, val_fraction=args.val_fraction,
-                           test_fraction=args.test_fraction, scaler=args.scaler)
+    options = prepare_options(args)
+    bars = load_bars(args) if bars is None else bars
+    try:
+        return prepare_dataset(bars, val_fraction=args.val_fraction, test_fraction=args.test_fraction, **options)
+    except DataError:
+        raise
+    except ValueError as exc:  # --features naming an unknown feature, --cross-section on one ticker, ...
+        raise UsageError(str(exc)) from None
 
 
 def data(args) -> int:
@@ -93,7 +118,8 @@ def train(args) -> int:
     started = time.perf_counter()
     killed_fresh_run = args.resume and not model_path.exists() and backup_dir.is_dir()
     model = _resumed_model(args, model_path) if args.resume and not killed_fresh_run else new_model(args.model, args)
-    data = _prepare(args)
+    bars = load_bars(args)
+    data = _prepare(args, bars)
     prepared = time.perf_counter()
     for line in data.summary().splitlines():
         log.info(line)
@@ -102,7 +128,10 @@ def train(args) -> int:
               verbose=0 if args.quiet else 1, **({"warm_start": True} if args.resume else {}))
     trained = time.perf_counter()
 
-    results = score_on_test(model, data, name=args.model, seed=args.seed)
+    frames = as_frames(bars)
+    universe = len(frames) > 1 and (args.label == "cross_section" or len(frames) >= TOPK_MIN_TICKERS)
+    topk = dict(zip(("k", "n_drop"), topk_defaults(len(frames))), rebalance=5) if universe else None
+    results = score_on_test(model, data, name=args.model, seed=args.seed, bars=frames, topk_options=topk)
     scored = time.perf_counter()
     epochs_run = len(model.history_.get("loss", []))
     timings = {"prepare_s": round(prepared - started, 2), "train_s": round(trained - prepared, 2),
@@ -110,8 +139,13 @@ def train(args) -> int:
                "epochs_run": epochs_run,
                "train_windows_per_s": round(len(data.train) * epochs_run / max(trained - prepared, 1e-9), 1)}
     files = {"model": model_path, "curves": curves_path, "confusion": confusion_path}
-    report = training_report(model, data, results, name=args.model, settings=vars(args), timings=timings,
+    settings = {key: value for key, value in vars(args).items() if key != "load_report"}
+    report = training_report(model, data, results, name=args.model, settings=settings, timings=timings,
                              files=files)
+    if args.load_report is not None:  # every row dropped and file skipped while loading the universe
+        report["data"]["load_report"] = args.load_report
+    if topk is not None:
+        report["data"]["topk"] = topk
     confusion = results[args.model]["confusion_matrix"]
     write_together({
         model_path: model.save,
@@ -123,10 +157,20 @@ def train(args) -> int:
 
     test = data.test
     print(f"\nTest split: {len(test)} windows, {test.dates.min().date()} .. {test.dates.max().date()} "
-          f"({', '.join(data.tickers)}); {epochs_run} epochs in {trained - prepared:.0f} s, "
+          f"({_tickers(data.tickers)}); {epochs_run} epochs in {trained - prepared:.0f} s, "
           f"precision {precision}")
+    if topk is not None:
+        print(f"on the test split's {len(frames)} tickers: IC of P(up) - P(down) per date across the tickers "
+              f"(mean over dates); top-k: k {topk['k']}, n_drop {topk['n_drop']}, rebalance every "
+              f"{topk['rebalance']} bars, excess over the equal-weight universe")
     print(format_table(results))
     print(f"\nconfusion matrix of {args.model} (rows true, columns predicted):")
     print(format_confusion(confusion))
     print(f"\nwrote {model_path}, {report_path}, {curves_path}, {confusion_path}")
     return 0
+
+
+def _tickers(names, most: int = 12) -> str:
+    """The tickers, or their count and the first few when there are many."""
+    names = list(names)
+    return ", ".join(names) if len(names) <= most else f"{len(names)} tickers: {', '.join(names[:5])}, ..."

@@ -61,8 +61,15 @@ def load_ohlcv(path, *, strict: bool = False, drop_bad_rows: bool = False):
     return _load_file(path, drop_bad_rows=drop_bad_rows)
 
 
+_UNIVERSE_HINT = "load it with skills.data.load_universe(path, on_bad_rows=..., on_bad_files=...)"
+
+
 def _load_folder(folder: Path, *, strict: bool, drop_bad_rows: bool) -> dict:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _CSV_SUFFIXES)
+    packed = sorted(p.name for p in folder.iterdir() if p.is_file() and _is_gzip_csv(p))
+    if packed:
+        raise DataError(f"{folder}: holds the long-format universe file(s) {', '.join(packed)} (date,ticker,...): "
+                        f"{_UNIVERSE_HINT}")
     if not files:
         raise DataError(f"{folder}: folder holds no .csv files")
     frames = {}
@@ -145,7 +152,15 @@ def _parse_dates(values: pd.Series) -> pd.Series:
 
 
 def _load_file(path: Path, *, drop_bad_rows: bool) -> pd.DataFrame:
-    frame, dropped = _frame_from_table(_read_text_table(path), os.fspath(path), drop_bad_rows=drop_bad_rows)
+    if _is_gzip_csv(path):
+        raise DataError(f"{path}: a compressed long-format universe file (date,ticker,...): {_UNIVERSE_HINT}")
+    raw = _read_text_table(path)
+    ticker_column = next((c for c in raw.columns if _normalise_header(str(c)) in ("ticker", "symbol")), None)
+    if ticker_column is not None:
+        tickers = raw[ticker_column].nunique()
+        raise DataError(f"{path}: a long-format file of {tickers} ticker(s) (column {ticker_column!r}), not one "
+                        f"ticker's bars: {_UNIVERSE_HINT}")
+    frame, dropped = _frame_from_table(raw, os.fspath(path), drop_bad_rows=drop_bad_rows)
     if dropped:
         line, stamp, messages = dropped[0]
         warnings.warn(f"{path}: dropped {len(dropped)} bad row(s), first at {_where(line, stamp)}: "

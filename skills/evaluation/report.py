@@ -25,7 +25,7 @@ import pandas as pd
 
 from skills.data.labels import CLASS_NAMES
 from skills.evaluation.baselines import BASELINES, make_baseline
-from skills.metrics import N_CLASSES, classification_metrics
+from skills.metrics import N_CLASSES, classification_metrics, daily_ic, ic_basis
 
 __all__ = ["compare", "score_on_test", "training_report", "format_table", "format_confusion"]
 
@@ -35,6 +35,17 @@ _TABLE_ROWS = (
     ("balanced_accuracy", "balanced acc"),
     ("macro_f1", "macro-F1"),
     ("log_loss", "log loss"),
+)
+# rows shown when every entry has the key (a universe's `score_on_test`): (key, label, scale)
+_UNIVERSE_ROWS = (
+    ("rank_ic", "rank IC (daily)", 1),
+    ("rank_icir", "rank ICIR", 1),
+    ("ic", "IC (daily)", 1),
+    ("icir", "ICIR", 1),
+    ("excess_annual_return", "top-k excess %", 100),
+    ("information_ratio", "top-k IR", 1),
+    ("topk_max_drawdown", "top-k max DD %", 100),
+    ("turnover", "top-k turnover", 1),
 )
 
 
@@ -65,8 +76,13 @@ def compare(y_true, model_proba, baselines, model_name="model"):
     return results
 
 
-def score_on_test(model, data, *, name="model", baselines=BASELINES, seed=0):
+def score_on_test(model, data, *, name="model", baselines=BASELINES, seed=0, bars=None, topk_options=None):
     """A fitted model and the baselines (fitted on the training split) scored on the test split.
+
+    On a universe (`ic_basis(test.dates)` is `"daily"`: at least `DAILY_IC_MIN_TICKERS` tickers on the median
+    test date) each entry also holds Qlib's daily cross-sectional IC figures (`daily_ic`: `ic`, `rank_ic`,
+    their std, `icir`, `rank_icir`, `n_dates`, per-date `daily`); with `bars` and `topk_options`, also the
+    top-k portfolio traded on the test windows' probabilities (`walk_forward.topk_metrics`; `TOPK_KEYS`).
 
     Args:
         model: a fitted model with `predict_proba(windows)`.
@@ -74,17 +90,33 @@ def score_on_test(model, data, *, name="model", baselines=BASELINES, seed=0):
         name (str, default "model"): the model's key in the result.
         baselines (sequence of str, default `BASELINES`): baseline names for `make_baseline`.
         seed (int, default 0): LightGBM's seed.
+        bars (dict[str, DataFrame], optional): the OHLCV bars of the test split's tickers, for the top-k run.
+        topk_options (dict, optional): `run_backtest` keyword arguments of the top-k run (`k`, `n_drop`, ...);
+            None: no top-k run.
 
     Returns:
-        dict[str, dict]: `{name: metrics, **{baseline: metrics}}` as from `compare`.
+        dict[str, dict]: `{name: metrics, **{baseline: metrics}}` as from `compare`, plus the signal and top-k
+        figures above where they apply.
 
     Raises:
         ValueError: an unknown baseline, or a baseline named `name`.
     """
     train, test = data.train, data.test
-    proba = model.predict_proba(test.X)
+    if name in baselines:
+        raise ValueError(f"baseline name {name!r} clashes with the model's name")
+    probas = {name: model.predict_proba(test.X)}
     fitted = {b: make_baseline(b, seed=seed).fit(train.X, train.y) for b in baselines}
-    return compare(test.y, proba, {b: est.predict_proba(test.X) for b, est in fitted.items()}, model_name=name)
+    probas.update({b: est.predict_proba(test.X) for b, est in fitted.items()})
+    results = compare(test.y, probas[name], {b: probas[b] for b in fitted}, model_name=name)
+    if ic_basis(test.dates) == "daily":
+        for key, proba in probas.items():
+            results[key].update(daily_ic(proba, test.forward_returns, test.dates), ic_basis="daily")
+    if bars is not None and topk_options is not None:
+        from skills.evaluation.walk_forward import topk_figures, topk_metrics  # it imports this module
+
+        for key, proba in probas.items():
+            results[key].update(topk_figures(topk_metrics(test, proba, bars, **topk_options).metrics))
+    return results
 
 
 def training_report(model, data, results, *, name, settings=None, timings=None, files=None):
@@ -152,6 +184,9 @@ def _plain(value):
 def format_table(results):
     """A text table: one row per headline metric (4 decimals), one column per model.
 
+    On a universe (every entry's `ic_basis` is `"daily"`) the daily rank IC, rank ICIR, IC and ICIR rows follow,
+    and the top-k portfolio's rows where the entries have them (`n/a` where a figure is undefined).
+
     Args:
         results (Mapping[str, Mapping]): name -> metrics, as returned by `compare`.
 
@@ -175,7 +210,15 @@ def format_table(results):
         if missing:
             raise ValueError(f"results[{name!r}] has no {missing[0]!r}")
         columns[str(name)] = [f"{float(metrics[key]):.4f}" for key, _ in _TABLE_ROWS]
-    return _text_table(pd.DataFrame(columns, index=[label for _, label in _TABLE_ROWS]), "metric")
+    labels = [label for _, label in _TABLE_ROWS]
+    daily = all(metrics.get("ic_basis") == "daily" for metrics in results.values())
+    for key, label, scale in _UNIVERSE_ROWS:
+        if daily and all(key in metrics for metrics in results.values()):
+            labels.append(label)
+            for name, metrics in results.items():
+                value = metrics[key]
+                columns[str(name)].append("n/a" if value is None else f"{float(value) * scale:.4f}")
+    return _text_table(pd.DataFrame(columns, index=labels), "metric")
 
 
 def format_confusion(cm):

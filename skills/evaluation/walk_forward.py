@@ -25,15 +25,21 @@ from skills.evaluation.report import _text_table
 from skills.metrics import mean_std, split_metrics
 
 __all__ = ["BACKTEST_KEYS", "TOPK_KEYS", "SUMMARY_KEYS", "backtest_metrics", "topk_metrics", "walk_forward",
-           "summarise", "format_summary_table"]
+           "summarise", "format_summary_table", "topk_figures"]
 
 log = logging.getLogger(__name__)
 
 #: Backtest figures averaged over tickers (`backtest_metrics`) and reported by `walk_forward`.
 BACKTEST_KEYS = ("sharpe", "total_return", "buy_and_hold_return", "max_drawdown", "n_trades")
-#: Top-k portfolio figures (`topk_metrics`), reported by `walk_forward` when it is given `topk_options`.
-TOPK_KEYS = ("excess_annual_return", "information_ratio", "max_drawdown", "turnover", "annual_return",
+#: Top-k portfolio figures (`topk_metrics`), reported by `walk_forward` when it is given `topk_options`; a
+#: `topk_` name is `run_backtest`'s figure without the prefix (kept apart from the per-ticker backtest's).
+TOPK_KEYS = ("excess_annual_return", "information_ratio", "topk_max_drawdown", "turnover", "topk_annual_return",
              "benchmark_annual_return")
+
+
+def topk_figures(metrics):
+    """The `TOPK_KEYS` of a top-k `BacktestResult.metrics`."""
+    return {key: metrics.get(key.removeprefix("topk_")) for key in TOPK_KEYS}
 #: The figures `walk_forward` summarises over folds (mean ± std), in table order.
 SUMMARY_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ic", "rank_ic", "icir", "rank_icir",
                 "sharpe", "total_return", "buy_and_hold_return", "n_trades") + TOPK_KEYS
@@ -131,7 +137,7 @@ def _score(predictor, fold, bars, backtest_options, topk_options=None):
     if topk_options is not None:
         started = time.perf_counter()
         result = topk_metrics(test, proba, bars, **topk_options)
-        figures = {key: result.metrics.get(key) for key in TOPK_KEYS}
+        figures = topk_figures(result.metrics)
         return {**metrics, **figures, "backtest": {**result.metrics,
                                                   "seconds": round(time.perf_counter() - started, 1)}}
     first, last = fold.bounds.test
@@ -257,7 +263,7 @@ _UNIVERSE_COLUMNS = (
     ("ic", "IC", 1, 4),
     ("excess_annual_return", "top-k excess %", 100, 1),
     ("information_ratio", "IR", 1, 2),
-    ("max_drawdown", "max DD %", 100, 1),
+    ("topk_max_drawdown", "max DD %", 100, 1),
     ("turnover", "turnover", 1, 2),
 )
 
