@@ -45,7 +45,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         n_features_: int.
         classes_: ndarray ``[0, 1, 2]``; ``CLASS_NAMES`` gives their names.
         scaler_: dict with ``kind``, ``offset``, ``scale`` (training statistics).
-        metadata_: dict, the metadata record of the model file (`skills.models.saving`, format 2).
+        metadata_: dict, the metadata record of the model file (`skills.models.saving`, format 2); its
+            ``trading`` entry holds the "auto" confidence threshold chosen on the validation split, or None.
         history_: dict of per-epoch metrics (empty after ``load``).
         precision_: str, the dtype policy the network was built under.
         path_: str or None, the file the model was loaded from or last saved to.
@@ -78,7 +79,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         return keras.Model(inputs, self._network(x), name=type(self).__name__)
 
     def fit(self, data_or_X, y=None, *, epochs=None, batch_size=None, validation_data=None,
-            config: TrainConfig | None = None, callbacks=None, warm_start=False, **train_options):
+            config: TrainConfig | None = None, callbacks=None, warm_start=False,
+            trade_share=saving.DEFAULT_TRADE_SHARE, **train_options):
         """Train on a `PreparedData` (train split, early stopping on its val split) or on arrays.
 
         Args:
@@ -92,6 +94,11 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             callbacks: extra Keras callbacks for ``fit``.
             warm_start: bool, default False. Continue training the fitted (or loaded) network; the
                 features must match and the scaling learned first is kept.
+            trade_share: float in (0, 1), default 0.2. After training, the P(up) that the top
+                ``trade_share`` of the validation windows reach becomes the model's "auto" confidence
+                threshold (`saving.trading_record`, stored in ``metadata_["trading"]``; one batched
+                predict on the validation windows; the test split is never read). Without validation
+                data (arrays and no ``validation_data``) the model has no "auto" threshold.
 
         Returns:
             self.
@@ -100,6 +107,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             ValueError: an invalid hyperparameter, inconsistent shapes, labels or sequence length, or a bad option.
         """
         self._validate_params()
+        saving.trading_record(np.zeros((0, len(CLASS_NAMES))), share=trade_share)  # check the share before training
         config = (config or TrainConfig()).replace(epochs=epochs, batch_size=batch_size, **train_options)
         label_rule = described = None
         if isinstance(data_or_X, PreparedData):
@@ -139,7 +147,17 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         )
         self._set_state(result.network, metadata, result.precision, path=None)
         self.history_ = history
+        self.metadata_["trading"] = self._trading_record(validation, trade_share)
         return self
+
+    def _trading_record(self, validation, share):
+        """`saving.trading_record` of the validation windows (a `Split` or ``(X, y)``), or None without them."""
+        if validation is None:
+            return None
+        X, dates = (validation.X, validation.dates) if isinstance(validation, Split) else (validation[0], None)
+        if len(X) == 0:
+            return None
+        return saving.trading_record(self.predict_proba(X), dates, share)
 
     def _set_state(self, network, metadata, precision, path):
         self.network_ = network

@@ -12,7 +12,13 @@ The record sits in the root attribute ``skills_metadata`` of an ``.h5`` file and
               "cross_section": "none" | "rank" | "zscore"} or null (fitted on arrays),
      "training": {"epochs", "batch_size", "learning_rate", "optimizer", "lr_schedule", "clipnorm",
                   "patience", "class_weight", "seed", "precision", "epochs_run"},
-     "versions": {"skills", "keras", "backend"}}
+     "versions": {"skills", "keras", "backend"},
+     "trading": {"confidence_threshold", "down_threshold", "rule": "top_share", "share", "chosen_on": "val",
+                 "n_val", "val_dates": [first, last] or null} or null}
+
+``trading`` holds the thresholds ``confidence_threshold="auto"`` trades at (`trading_record`), chosen on the
+validation windows the model was early-stopped on, never on its test split; a model fitted without validation
+data, or a file written before the record existed, has ``null`` there (and so no "auto" threshold).
 
 `read_metadata` checks a file without deserialising anything in it and returns this layout; a
 format-1 record (skills 0.1.0) is upgraded to it, with ``None`` for the training hyperparameters that
@@ -28,6 +34,7 @@ import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from skills._atomic import atomic_path
 from skills.data import CLASS_NAMES
@@ -35,7 +42,8 @@ from skills.training import TrainConfig, precision_scope
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "MODEL_CLASSES", "ModelFileError", "model_class", "read_metadata",
-    "read_network", "write_model", "make_metadata", "data_record", "training_record",
+    "read_network", "write_model", "make_metadata", "data_record", "training_record", "trading_record",
+    "DEFAULT_TRADE_SHARE",
 ]
 
 FORMAT = "skills-sequence-classifier"
@@ -47,6 +55,9 @@ TRAINING_KEYS = (*TrainConfig().hyperparameters(), "precision", "epochs_run")
 
 MODEL_CLASSES: dict[str, type] = {}  # filled by SequenceClassifier.__init_subclass__
 
+#: The share of validation windows whose P(up) clears the "auto" threshold (`trading_record`).
+DEFAULT_TRADE_SHARE = 0.2
+TRADING_RULE = "top_share"
 _SAVE_HINT = "train one with `python -m skills train` or save it with SequenceClassifier.save"
 _UNSAFE_LAYERS = ("Lambda",)  # layers whose config carries Python code
 _REQUIRED = {
@@ -74,7 +85,7 @@ def model_class(name: str) -> type:
 
 
 def make_metadata(model_class: str, params: dict, feature_names, scaler: dict, *, label_rule=None, data=None,
-                  training=None) -> dict:
+                  training=None, trading=None) -> dict:
     """A format-2 metadata record for a model made now (see the module docstring for the layout)."""
     return {
         "format": FORMAT,
@@ -88,6 +99,7 @@ def make_metadata(model_class: str, params: dict, feature_names, scaler: dict, *
         "data": data,
         "training": training,
         "versions": {"skills": _package_version(), "keras": keras.__version__, "backend": keras.backend.backend()},
+        "trading": trading,
     }
 
 
@@ -106,6 +118,41 @@ def data_record(data) -> dict:
 def training_record(config, precision: str, epochs_run: int) -> dict:
     """The ``training`` block: `TrainConfig.hyperparameters`, the resolved precision and the epochs run."""
     return {**config.hyperparameters(), "precision": precision, "epochs_run": int(epochs_run)}
+
+
+def trading_record(proba, dates=None, share=DEFAULT_TRADE_SHARE) -> dict | None:
+    """The ``trading`` block: the thresholds that trade a set share of the validation windows.
+
+    ``confidence_threshold`` is the ``1 - share`` quantile of P(up) over the validation windows, so a
+    strategy entering when P(up) >= it enters on about ``share`` of them (the top ``share`` by P(up));
+    ``down_threshold`` is the same quantile of P(down), for exits and shorts. A quantile always trades,
+    whatever the level of the model's probabilities, and it has one free number, so it cannot be fitted
+    to the noise of a short validation block the way a search for the best validation Sharpe can.
+
+    Args:
+        proba: ``(n, 3)`` validation probabilities in ``CLASS_NAMES`` order.
+        dates: the validation windows' dates (their first and last are recorded), or None.
+        share: float in (0, 1), default `DEFAULT_TRADE_SHARE`.
+
+    Returns:
+        dict, or None when there are no validation windows.
+
+    Raises:
+        ValueError: ``share`` outside (0, 1), or ``proba`` not of shape ``(n, 3)``.
+    """
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
+        raise ValueError(f"trade_share must be a fraction of the validation windows in (0, 1), got {share!r}")
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape[1] != len(CLASS_NAMES):
+        raise ValueError(f"validation probabilities must have shape (n, {len(CLASS_NAMES)}), got {proba.shape}")
+    if not len(proba):
+        return None
+    up, down = (float(np.quantile(proba[:, CLASS_NAMES.index(name)], 1.0 - share)) for name in ("up", "down"))
+    span = None
+    if dates is not None and len(dates):
+        span = [str(min(dates).date()), str(max(dates).date())]
+    return {"confidence_threshold": up, "down_threshold": down, "rule": TRADING_RULE, "share": float(share),
+            "chosen_on": "val", "n_val": int(len(proba)), "val_dates": span}
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -188,6 +235,7 @@ def _upgrade_v1(meta: dict) -> dict:
         "training": {**dict.fromkeys(TRAINING_KEYS), "precision": meta.get("precision")},
         "versions": {"skills": meta.get("skills_version"), "keras": meta.get("keras_version"),
                      "backend": meta.get("backend")},
+        "trading": None,
     }
 
 
@@ -247,7 +295,7 @@ def read_metadata(path) -> dict:
         raise ModelFileError(f"{path}: the file's classes {meta.get('class_names')} differ from {list(CLASS_NAMES)}")
     if version == 1:
         return _upgrade_v1(meta)
-    return {**dict.fromkeys(("label_rule", "data", "training", "versions")), **meta}
+    return {**dict.fromkeys(("label_rule", "data", "training", "versions", "trading")), **meta}
 
 
 def read_network(path, build) -> keras.Model:

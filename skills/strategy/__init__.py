@@ -9,9 +9,9 @@ from skills.strategy.backtest import (
     out_of_sample_start,
     run_backtest,
 )
-from skills.strategy.ml_strategy import PROBABILITY_LINES, MLStrategy, ProbabilityData
+from skills.strategy.ml_strategy import AUTO, PROBABILITY_LINES, MLStrategy, ProbabilityData, resolve_threshold
 from skills.strategy.topk import EqualWeight, TopKStrategy
 
-__all__ = ["BacktestResult", "BuyAndHold", "EqualWeight", "METRIC_NAMES", "MLStrategy", "PROBABILITY_LINES",
+__all__ = ["AUTO", "BacktestResult", "BuyAndHold", "EqualWeight", "METRIC_NAMES", "MLStrategy", "PROBABILITY_LINES",
            "ProbabilityData", "STRATEGIES", "TOPK_METRIC_NAMES", "TopKStrategy", "out_of_sample_start",
-           "run_backtest"]
+           "resolve_threshold", "run_backtest"]

@@ -21,7 +21,15 @@ import pandas as pd
 
 from skills.data.dataset import as_frames
 from skills.data.io import DataError
-from skills.strategy.ml_strategy import PROBABILITY_LINES, MLStrategy, ProbabilityData, as_model
+from skills.strategy.ml_strategy import (
+    DOWN,
+    PROBABILITY_LINES,
+    UP,
+    MLStrategy,
+    ProbabilityData,
+    as_model,
+    resolve_threshold,
+)
 from skills.strategy.topk import EqualWeight, TopKStrategy, names_per_side
 
 __all__ = ["BacktestResult", "BuyAndHold", "METRIC_NAMES", "STRATEGIES", "TOPK_METRIC_NAMES", "format_metrics",
@@ -193,7 +201,7 @@ def _feeds(model, data, start, end, skipped=None) -> dict:
     return feeds
 
 
-def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commission=0.001, slippage=0.0,
+def run_backtest(model, data, confidence_threshold=None, cash=100_000, commission=0.001, slippage=0.0,
                  start=None, end=None, strategy="ml", **params) -> BacktestResult:
     """Backtest a model through `MLStrategy` beside buy-and-hold, or `TopKStrategy` beside the equal-weight universe.
 
@@ -202,8 +210,10 @@ def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commissio
             already carries the probability columns ``p_down p_flat p_up``.
         data: one ticker's bars (DataFrame from `load_ohlcv`), a dict ``{ticker: bars}`` traded together with
             one position per ticker, or a CSV / folder path.
-        confidence_threshold: float in (0, 1], default 0.65: enter when P(up) (or P(down) for shorts) >= it
-            (``strategy="ml"`` only; ignored by ``"topk"``).
+        confidence_threshold: float in (0, 1], ``"auto"`` or None (default): enter when P(up) (or P(down) for
+            shorts) >= it. ``"auto"``: the thresholds chosen on the model's validation split and stored in its
+            file; None: those when the model has them, else 0.65; a number is used exactly
+            (`skills.strategy.ml_strategy.resolve_threshold`). ``strategy="ml"`` only; ignored by ``"topk"``.
         cash: starting cash.
         commission: fraction of each fill's value, e.g. 0.001 = 10 bp.
         slippage: fraction of price each fill moves against the order.
@@ -215,15 +225,19 @@ def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commissio
             ``hold_bars``, ``printlog``. ``"topk"``: ``k``, ``n_drop``, ``rebalance``, ``long_short``, ``stake``.
 
     Returns:
-        `BacktestResult`; for ``"topk"`` its metrics are `TOPK_METRIC_NAMES` (the excess return is the
-        annualised mean daily return over the equal-weight universe, the information ratio that mean over the
-        daily excess returns' standard deviation times sqrt(252), the turnover the mean traded value over
+        `BacktestResult`; for ``"ml"`` its metrics are `METRIC_NAMES` plus ``start``, ``end``, ``bars``,
+        ``model_calls``, ``confidence_threshold`` and ``down_threshold`` (the entry thresholds used) and
+        ``threshold_source`` (``"val"``, ``"given"`` or ``"default"``); for ``"topk"`` its metrics are
+        `TOPK_METRIC_NAMES` (the excess return is the annualised mean daily return over the equal-weight
+        universe, the information ratio that mean over the daily excess returns' standard deviation times
+        sqrt(252), the turnover the mean traded value over
         equity per rebalance, ``unfilled_orders`` the orders the broker refused or left open) plus ``start``,
         ``end``, ``bars``, ``model_calls`` and ``skipped_tickers`` (``{ticker: reason}`` of the tickers left
         out of the universe because they have no bar with a prediction in ``[start, end]``, also logged).
 
     Raises:
-        ModelFileError: a bad model file, or bars that cannot give the model's features.
+        ModelFileError: a bad model file, bars that cannot give the model's features, or ``"auto"`` for a model
+            without a validation-chosen threshold.
         DataError: bad bars, or no bar with a prediction in ``[start, end]`` (``"topk"``: for any ticker, or
             for fewer than ``k`` per side).
         ValueError: an unknown ``strategy``, or a bad strategy param value.
@@ -243,10 +257,12 @@ def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commissio
         feeds = _feeds(model, data, start, end, skipped)
         calls = 0 if model is None else len(feeds) + len(skipped)
         return _run_topk(feeds, skipped, cash, commission, slippage, calls, **params)
+    resolve_threshold(model, confidence_threshold)  # a bad value or a missing "auto" fails before predicting
     feeds = _feeds(model, data, start, end)
     calls = 0 if model is None else len(feeds)
-    strat = _run(feeds, MLStrategy, cash, commission, slippage, confidence_threshold=confidence_threshold,
-                 **params)
+    # the feeds carry the probabilities; the model is passed for its stored thresholds only
+    strat = _run(feeds, MLStrategy, cash, commission, slippage, model=model,
+                 confidence_threshold=confidence_threshold, **params)
     metrics, equity, orders, analyzers = _analyze(strat, cash)
     bh = _run(feeds, BuyAndHold, cash, commission, slippage, stake=params.get("stake"))
     bh_metrics, bh_equity, _, _ = _analyze(bh, cash)
@@ -254,7 +270,8 @@ def run_backtest(model, data, confidence_threshold=0.65, cash=100_000, commissio
     metrics["buy_and_hold_return"] = bh_metrics["total_return"]
     metrics = {name: metrics[name] for name in METRIC_NAMES}
     metrics.update(start=str(equity.index[0].date()), end=str(equity.index[-1].date()), bars=len(equity),
-                   model_calls=calls)
+                   model_calls=calls, confidence_threshold=strat.entry[UP], down_threshold=strat.entry[DOWN],
+                   threshold_source=strat.threshold_source)
     return BacktestResult(metrics=metrics, orders=orders, equity=equity.rename("strategy"),
                           buy_and_hold=bh_equity.rename("buy_and_hold"), analyzers=analyzers, strategy=strat)
 

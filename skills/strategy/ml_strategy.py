@@ -16,11 +16,16 @@ import pandas as pd
 
 from skills.data.labels import CLASS_NAMES
 
-__all__ = ["MLStrategy", "NeedsCerebro", "ProbabilityData", "PROBABILITY_LINES"]
+__all__ = ["AUTO", "DEFAULT_THRESHOLD", "MLStrategy", "NeedsCerebro", "ProbabilityData", "PROBABILITY_LINES",
+           "resolve_threshold"]
 
 #: The extra feed lines that carry class probabilities, in ``CLASS_NAMES`` order.
 PROBABILITY_LINES = tuple(f"p_{name}" for name in CLASS_NAMES)
 DOWN, FLAT, UP = range(len(CLASS_NAMES))
+#: ``confidence_threshold`` value meaning "the thresholds chosen on the model's validation split".
+AUTO = "auto"
+#: The threshold of a model that has none stored, when no number is given.
+DEFAULT_THRESHOLD = 0.65
 
 
 class ProbabilityData(bt.feeds.PandasDirectData):
@@ -58,9 +63,48 @@ def as_model(model):
 
 
 def _positive_threshold(name, value):
-    if value is None or isinstance(value, bool) or not 0 < float(value) <= 1:
-        raise ValueError(f"MLStrategy: {name} must be in (0, 1], got {value!r}")
-    return float(value)
+    try:
+        number = None if value is None or isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not 0 < number <= 1:
+        raise ValueError(f"MLStrategy: {name} must be in (0, 1] or \"{AUTO}\", got {value!r}")
+    return number
+
+
+def resolve_threshold(model, value):
+    """The entry thresholds on P(up) and on P(down) that ``confidence_threshold=value`` means for ``model``.
+
+    Args:
+        model: a fitted model (or None); its ``metadata_["trading"]`` holds the thresholds chosen on its
+            validation split, when it has them (`skills.models.saving.trading_record`).
+        value: a number in (0, 1] (both sides use it, exactly); ``"auto"`` (the model's stored thresholds);
+            or None (``"auto"`` when the model has stored thresholds, else `DEFAULT_THRESHOLD`).
+
+    Returns:
+        tuple ``(up, down, source)``: ``source`` is ``"val"`` (stored), ``"given"`` or ``"default"``.
+
+    Raises:
+        ModelFileError: ``"auto"`` and the model has no threshold chosen on a validation split.
+        ValueError: any other value outside (0, 1].
+    """
+    record = (getattr(model, "metadata_", None) or {}).get("trading")
+    if value is None:
+        if record is None:
+            return DEFAULT_THRESHOLD, DEFAULT_THRESHOLD, "default"
+        value = AUTO
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        if record is None:
+            from skills.models.saving import ModelFileError
+
+            where = getattr(model, "path_", None) or ("no model" if model is None else f"this {type(model).__name__}")
+            raise ModelFileError(
+                f"{where}: confidence_threshold=\"auto\" but the model file has no validation-chosen threshold "
+                "(saved before skills recorded one, or fitted without validation data): pass a number such as "
+                "0.4, or retrain on a PreparedData")
+        return float(record["confidence_threshold"]), float(record["down_threshold"]), "val"
+    number = _positive_threshold("confidence_threshold", value)
+    return number, number, "given"
 
 
 class NeedsCerebro(type(bt.Strategy)):
@@ -87,18 +131,23 @@ class MLStrategy(bt.Strategy, metaclass=NeedsCerebro):
     """Go long when P(up) clears the threshold; exit (or go short) when P(down) does.
 
     Rules, per feed (one position per feed):
-      - flat: buy ``stake`` of equity when P(up) >= ``confidence_threshold``; with ``allow_short``, sell short
-        when P(down) >= ``confidence_threshold``;
-      - long: when P(down) >= ``exit_threshold``, close, or reverse to short if ``allow_short`` and P(down) also
-        clears ``confidence_threshold``; close after ``hold_bars`` bars if set;
+      - flat: buy ``stake`` of equity when P(up) >= the up threshold; with ``allow_short``, sell short when
+        P(down) >= the down threshold;
+      - long: when P(down) >= ``exit_threshold`` (default: the down threshold), close, or reverse to short if
+        ``allow_short`` and P(down) also clears the down threshold; close after ``hold_bars`` bars if set;
       - short: the mirror image on P(up).
+    A number as ``confidence_threshold`` is both the up and the down threshold. ``"auto"`` takes the two chosen
+    on the model's validation split and stored in its file (`resolve_threshold`: the P(up) and P(down) that the
+    top 20 % of validation windows reach, by default); None, the default, is ``"auto"`` for a model that has
+    them and 0.65 otherwise. ``entry``, ``exit`` and ``threshold_source`` record what was used.
     Orders are market orders filled at the next bar's open. Bars without probabilities (indicator warm-up plus
     sequence length) and bars before ``start`` place no orders. While a feed's order is pending, that feed waits.
     """
 
     params = (
         ("model", None),                 # fitted SequenceClassifier or a path to its .h5/.keras file
-        ("confidence_threshold", 0.65),  # enter when P(up) (or P(down) for shorts) >= this
+        ("confidence_threshold", None),  # enter when P(up) (P(down) for shorts) >= this; "auto" = the model's
+                                         # validation-chosen thresholds; None = "auto" if stored, else 0.65
         ("exit_threshold", None),        # leave a long when P(down) >= this (short: P(up)); None = same as entry
         ("allow_short", False),          # P(down) opens (or reverses into) a short instead of only exiting
         ("stake", None),                 # fraction of equity per position; None = 0.95 / number of feeds
@@ -109,17 +158,18 @@ class MLStrategy(bt.Strategy, metaclass=NeedsCerebro):
     )
 
     def __init__(self):
-        self.entry_threshold = _positive_threshold("confidence_threshold", self.p.confidence_threshold)
+        self.model = as_model(self.p.model)
+        up, down, self.threshold_source = resolve_threshold(self.model, self.p.confidence_threshold)
+        self.entry = {UP: up, DOWN: down}   # class -> threshold that opens a position on that side
         exit_threshold = self.p.exit_threshold
-        self.exit_threshold = self.entry_threshold if exit_threshold is None else _positive_threshold(
-            "exit_threshold", exit_threshold)
+        self.exit = dict(self.entry) if exit_threshold is None else dict.fromkeys(
+            (UP, DOWN), _positive_threshold("exit_threshold", exit_threshold))  # class -> threshold that closes
         self.stake = 0.95 / len(self.datas) if self.p.stake is None else float(self.p.stake)
         if not 0 < self.stake <= 1:
             raise ValueError(f"MLStrategy: stake must be a fraction of equity in (0, 1], got {self.p.stake!r}")
         if self.p.hold_bars is not None and int(self.p.hold_bars) < 1:
             raise ValueError(f"MLStrategy: hold_bars must be a positive number of bars, got {self.p.hold_bars!r}")
         self.start_date = None if self.p.start is None else pd.Timestamp(self.p.start).date()
-        self.model = as_model(self.p.model)
         self.orders = {data: None for data in self.datas}   # the pending order of each feed
         self.entry_bar = {data: None for data in self.datas}
         self.source = {}       # data -> "lines" (ProbabilityData), "preloaded" or "live"
@@ -225,17 +275,17 @@ class MLStrategy(bt.Strategy, metaclass=NeedsCerebro):
             if p is None:
                 continue
             position = self.getposition(data).size
-            enter, leave = self.entry_threshold, self.exit_threshold
+            enter, leave = self.entry, self.exit
             if position == 0:
-                if p[UP] >= enter:
+                if p[UP] >= enter[UP]:
                     self._target(data, self.stake, f"P(up)={p[UP]:.3f}")
-                elif self.p.allow_short and p[DOWN] >= enter:
+                elif self.p.allow_short and p[DOWN] >= enter[DOWN]:
                     self._target(data, -self.stake, f"P(down)={p[DOWN]:.3f}")
                 continue
             side = UP if position > 0 else DOWN
             against = DOWN if side == UP else UP
-            if p[against] >= leave:
-                reverse = self.p.allow_short and p[against] >= enter
+            if p[against] >= leave[against]:
+                reverse = self.p.allow_short and p[against] >= enter[against]
                 fraction = (-self.stake if side == UP else self.stake) if reverse else 0.0
                 self._target(data, fraction, f"P({CLASS_NAMES[against]})={p[against]:.3f}")
             elif self.p.hold_bars is not None and self._held(data) >= int(self.p.hold_bars):

@@ -90,14 +90,16 @@ def test_make_model_each_name(name, cls, bidirectional):
 
 
 def test_model_names():
-    assert MODEL_NAMES == ("attention_lstm", "causal_attention_lstm", "lstm", "transformer")
+    """The seed's four networks first, then Qlib's zoo (tests/models/test_zoo.py tests those networks)."""
+    assert MODEL_NAMES[:4] == ("attention_lstm", "causal_attention_lstm", "lstm", "transformer")
+    assert {"gru", "alstm", "tcn", "localformer", "krnn"} <= set(MODEL_NAMES)
 
 
 def test_make_model_unknown_name_and_param():
-    with pytest.raises(ValueError, match="unknown model 'gru'; choose one of attention_lstm, causal_attention_lstm"):
-        make_model("gru")
-    with pytest.raises(ValueError, match="unknown model 'gru'"):
-        model_params("gru")
+    with pytest.raises(ValueError, match="unknown model 'grux'; choose one of attention_lstm, causal_attention_lstm"):
+        make_model("grux")
+    with pytest.raises(ValueError, match="unknown model 'grux'"):
+        model_params("grux")
     with pytest.raises(TypeError, match="d_model"):
         make_model("lstm", d_model=8)
 

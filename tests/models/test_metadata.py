@@ -11,7 +11,7 @@ from skills.training import TrainConfig
 from .conftest import QUICK_FIT, edit_metadata
 
 LAYOUT = {"format", "format_version", "model_class", "params", "feature_names", "scaler", "class_names",
-          "label_rule", "data", "training", "versions"}
+          "label_rule", "data", "training", "versions", "trading"}
 
 
 def _keys(record):
@@ -47,6 +47,9 @@ def test_a_file_states_each_fact_once_and_its_training_run(quick, tiny_data, tmp
         assert training[key] == getattr(defaults, key)
     assert training["precision"] == quick.precision_ == "float32"
     assert training["epochs_run"] == len(quick.history_["loss"]) == 2
+    val = tiny_data.val.dates
+    assert meta["trading"]["chosen_on"] == "val" and meta["trading"]["n_val"] == len(tiny_data.val)
+    assert meta["trading"]["val_dates"] == [str(val.min().date()), str(val.max().date())]
 
 
 def test_a_model_fitted_on_arrays_has_no_data_block(tiny_data):
@@ -55,6 +58,7 @@ def test_a_model_fitted_on_arrays_has_no_data_block(tiny_data):
     model = LSTMModel(sequence_length=8, lstm_units=4, num_layers=1)
     model.fit(tiny_data.train.X[:32], tiny_data.train.y[:32], epochs=1, batch_size=32, verbose=0)
     assert model.metadata_["data"] is None and model.metadata_["label_rule"] is None
+    assert model.metadata_["trading"] is None  # no validation data: no "auto" threshold
     assert model.metadata_["training"]["batch_size"] == 32 and model.metadata_["training"]["epochs_run"] == 1
 
 
