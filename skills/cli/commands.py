@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from skills._atomic import write_together
-from skills.cli.loading import load_bars, resolve_features
+from skills.cli.loading import is_universe, load_bars, resolve_features
 from skills.cli.parser import (
-    STRATEGY_FLAGS,
     TOPK_MIN_TICKERS,
     UsageError,
     check_data_path,
@@ -38,17 +37,16 @@ def _print_written(writers: dict) -> None:
         print(f"\nwrote {', '.join(written)}")
 
 
-def _backtest_strategy(args, model, n_tickers: int) -> str:
-    """``--strategy``, or when not given: the strategy whose flags were given, else topk for a model trained with
-    ``--label cross_section`` on a universe of several tickers (its classes are relative to the day's other
-    tickers, so only a ranking of them means anything), else ml."""
+def _backtest_strategy(args, model) -> str:
+    """``--strategy``, or when not given: topk for a model trained with ``--label cross_section`` on a universe
+    (its classes are relative to the day's other tickers, so only a ranking of them means anything), else ml."""
     if args.strategy is not None:
         return args.strategy
-    for strategy, flags in STRATEGY_FLAGS.items():
-        if any(getattr(args, flag[2:].replace("-", "_")) != unset for flag, unset in flags.items()):
-            return strategy
     method = (model.metadata_.get("label_rule") or {}).get("method")
-    return "topk" if method == "cross_section" and n_tickers > 1 else "ml"
+    if method == "cross_section" and is_universe(args.data_path):
+        print("--strategy topk: the model was trained with --label cross_section (give --strategy ml to override)")
+        return "topk"
+    return "ml"
 
 
 def backtest(args) -> int:
@@ -59,10 +57,10 @@ def backtest(args) -> int:
     check_model_and_range(args)
     check_data_path(args.data_path)
     model = load_model(args.model_path)
+    args.strategy = _backtest_strategy(args, model)
+    check_strategy_flags(args)
     data = load_bars(args)
     tickers = list(as_frames(data))
-    args.strategy = _backtest_strategy(args, model, len(tickers))
-    check_strategy_flags(args)
     if args.strategy == "topk":
         most = names_per_side(len(tickers), args.long_short)
         if args.long_short and len(tickers) < 2:

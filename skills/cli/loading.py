@@ -31,8 +31,9 @@ def load_bars(args):
     """The bars ``--data-path`` names: a DataFrame for one ticker's CSV, else a `Universe` (dict of frames).
 
     One ticker's CSV raises `DataError` on its first bad row unless ``--on-bad-rows drop``; a universe uses
-    `UNIVERSE_DEFAULTS` for the policies not given, and its report's summary is logged (a warning when anything
-    was left out). A universe's report is kept on ``args.load_report`` for the JSON outputs.
+    `UNIVERSE_DEFAULTS` for the policies not given, and its report's summary is printed on stdout (under
+    ``--quiet`` only when something was left out). A universe's report (every row dropped and file skipped) is
+    kept on ``args.load_report`` for the JSON outputs.
 
     Raises:
         DataError: bad data under the policies, as one line.
@@ -54,8 +55,8 @@ def load_bars(args):
     args.load_report = report.to_frame().to_dict(orient="records")
     text = report.summary(limit=_SHOWN).replace("report.to_frame() lists them all", "the --json / report file "
                                                 "lists them all")
-    (log.warning if report.skipped or report.dropped else log.info)(
-        "%s\n  (policies: --on-bad-rows %s --on-bad-files %s)", text, rows, files)
+    if report.skipped or report.dropped or not getattr(args, "quiet", False):
+        print(f"{text}\n  (policies: --on-bad-rows {rows} --on-bad-files {files})", flush=True)
     return universe
 
 
