@@ -30,6 +30,7 @@ ZOO = {
     "krnn": dict(cnn_filters=4, hidden_size=4, num_branches=3),
 }
 CAUSAL = ["gru", "tcn", "krnn"]
+numpy = keras.ops.convert_to_numpy  # an eager call's output on every backend (torch tensors carry grad)
 
 
 def tiny(name, **overrides):
@@ -93,7 +94,7 @@ def test_network_config_round_trips(zoo, name, windows):
     rebuilt = keras.Model.from_config(network.get_config())
     rebuilt.set_weights(network.get_weights())
     assert [layer.get_config() for layer in rebuilt.layers] == [layer.get_config() for layer in network.layers]
-    np.testing.assert_allclose(np.asarray(rebuilt(windows)), np.asarray(network(windows)), atol=1e-6)
+    np.testing.assert_allclose(numpy(rebuilt(windows)), numpy(network(windows)), atol=1e-6)
 
 
 @pytest.mark.parametrize("name", CAUSAL)
@@ -120,7 +121,7 @@ def test_causal_networks_ignore_later_steps(zoo, windows, name):
         short = tiny(name, sequence_length=s)
         network = short._build_network(model.n_features_, model.scaler_["offset"], model.scaler_["scale"])
         network.set_weights(model.network_.get_weights())
-        np.testing.assert_allclose(np.asarray(network(windows[:, :s])), before[:, s - 1], atol=1e-5)
+        np.testing.assert_allclose(numpy(network(windows[:, :s])), before[:, s - 1], atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["alstm", "localformer"])
@@ -136,7 +137,7 @@ def test_alstm_attention_is_qlibs_att_net(zoo, windows):
     assert weights.shape == (len(windows), STEPS)
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
     network = model.network_
-    hidden = np.asarray(keras.Model(network.inputs, network.get_layer("rnn_2").output)(windows))
+    hidden = numpy(keras.Model(network.inputs, network.get_layer("rnn_2").output)(windows))
     kernel, bias, score = (np.asarray(w) for w in network.get_layer("attention").get_weights())
     scores = (np.tanh(hidden @ kernel + bias) @ score)[..., 0]
     expected = np.exp(scores - scores.max(axis=1, keepdims=True))
@@ -169,7 +170,7 @@ def test_softmax_stays_float32_under_mixed_precision(name):
     finally:
         keras.config.set_dtype_policy(previous)
     assert network.get_layer("probs").compute_dtype == "float32" and network.outputs[0].dtype == "float32"
-    proba = np.asarray(network(np.random.default_rng(0).normal(size=(4, STEPS, 3)).astype("float32")))
+    proba = numpy(network(np.random.default_rng(0).normal(size=(4, STEPS, 3)).astype("float32")))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-3)
 
 
@@ -183,7 +184,7 @@ FRESH_PROCESS = textwrap.dedent(
     out = {}
     for path in sys.argv[2:]:
         if path.endswith(".keras"):  # a plain Keras load, safe_mode
-            out[path + ":proba"] = np.asarray(keras.models.load_model(path, safe_mode=True)(X))
+            out[path + ":proba"] = keras.ops.convert_to_numpy(keras.models.load_model(path, safe_mode=True)(X))
             continue
         model = load_model(path)
         out[path + ":class"] = np.array(type(model).__name__)
