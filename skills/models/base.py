@@ -13,7 +13,16 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from skills.data import CLASS_NAMES, FEATURE_NAMES, PreparedData, ScalerStats, Split, WindowDataset, feature_windows
+from skills.data import (
+    CLASS_NAMES,
+    FEATURE_NAMES,
+    PRICE_VOLUME_FEATURES,
+    PreparedData,
+    ScalerStats,
+    Split,
+    WindowDataset,
+    feature_windows,
+)
 from skills.metrics import classification_metrics
 from skills.models import saving
 from skills.models.layers import TemporalAttention, check_int
@@ -261,7 +270,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             raise self._error(f"trained on features normalised across the tickers of each date ({across!r}); "
                               "one ticker's bars cannot give them: predict on windows of the whole universe "
                               "(prepare_dataset(..., cross_section=...)) with predict_proba")
-        unknown = [f for f in self.feature_names_ if f not in FEATURE_NAMES and f not in ohlcv.columns]
+        known = set(FEATURE_NAMES) | set(PRICE_VOLUME_FEATURES) | set(ohlcv.columns)
+        unknown = [f for f in self.feature_names_ if f not in known]
         if unknown:
             raise self._error(f"the data cannot provide the model's features: {ohlcv.attrs.get('source', 'the bars')} "
                               f"lacks {', '.join(unknown)} (not computed by this version of skills)")

@@ -5,7 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skills.data import PRICE_VOLUME_FEATURES, ScalerStats, compute_price_volume, load_ohlcv, prepare_dataset
+from skills.data import (
+    CLASS_NAMES,
+    PRICE_VOLUME_FEATURES,
+    ScalerStats,
+    compute_price_volume,
+    load_ohlcv,
+    prepare_dataset,
+)
 from skills.data.features import relative_spec, resolve_features
 from skills.data.windows import feature_windows
 
@@ -151,3 +158,6 @@ def test_a_saved_model_predicts_on_new_bars_as_on_the_split(frames, prepared, tm
     windows, dates = feature_windows(frames["NVDA"], loaded.feature_names_, L)
     got = pd.DataFrame(loaded.predict_proba(windows), index=dates).loc[split.dates[mine]]
     np.testing.assert_allclose(got.to_numpy(), expected, atol=1e-5)
+    # and through predict_frame, the method a user calls on new bars
+    framed = loaded.predict_frame(frames["NVDA"]).loc[split.dates[mine]]
+    np.testing.assert_allclose(framed[list(CLASS_NAMES)].to_numpy(), expected, atol=1e-5)
