@@ -2,6 +2,7 @@
 
     python benchmarks/train_throughput.py --torch-python /tmp/torchvenv/bin/python
     python benchmarks/train_throughput.py --models attention_bi --repeats 5
+    python benchmarks/train_throughput.py --no-torch --models gru alstm tcn localformer krnn   # the Qlib zoo
     python benchmarks/train_throughput.py --sweep          # the Attention-LSTM under other speed settings
     python benchmarks/train_throughput.py --profile --torch-python /tmp/torchvenv/bin/python  # where time goes
     KERAS_BACKEND=torch python benchmarks/train_throughput.py --models attention_bi
@@ -50,6 +51,12 @@ MODELS = {
     "attention_causal": ("AttentionLSTMModel", {"bidirectional": False}),
     "lstm": ("LSTMModel", {}),
     "transformer": ("TransformerModel", {}),
+    # the Qlib zoo at its defaults (Qlib's Alpha360 benchmark configs; see each class's docstring)
+    "gru": ("GRUModel", {}),
+    "alstm": ("ALSTMModel", {}),
+    "tcn": ("TCNModel", {}),
+    "localformer": ("LocalformerModel", {}),
+    "krnn": ("KRNNModel", {}),
 }
 PROFILE_STEPS = 10  # training steps under the profilers
 TARGET_RATIO = 2.0  # issue 8: the default Attention-LSTM trains at least 2x faster than the torch yardstick
