@@ -21,7 +21,7 @@ from skills.cli.parser import (
     write_json,
 )
 from skills.cli.train import fit_options, new_model, prepare_options, topk_defaults
-from skills.data import feature_windows, load_ohlcv, prepare_walk_forward
+from skills.data import DataError, feature_windows, load_ohlcv, prepare_walk_forward
 from skills.data.dataset import as_frames
 from skills.evaluation import BASELINES, format_summary_table, walk_forward
 from skills.models import MODEL_NAMES, load_model
@@ -107,7 +107,13 @@ def attention(args) -> int:
         raise UsageError(f"--data-path {args.data_path}: give one ticker's CSV file")
     model = load_model(args.model_path)
     bars = load_ohlcv(args.data_path)
-    windows, dates = feature_windows(bars, model.feature_names_, model.sequence_length)
+    try:
+        windows, dates = feature_windows(bars, model.feature_names_, model.sequence_length)
+    except DataError:
+        raise
+    except ValueError as exc:  # a feature this version of skills does not compute
+        raise UsageError(f"--model-path {args.model_path}: the data cannot provide the model's features: {exc}") \
+            from None
     first, last = args.start or dates[0], args.end or dates[-1]
     keep = np.flatnonzero((dates >= first) & (dates <= last))
     if args.start is None:

@@ -68,7 +68,7 @@ def test_compare_prints_one_row_per_model_and_baseline_and_writes_json_and_plot(
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--models", "lstm,gru"], "--models must list distinct names"),
+        (["--models", "lstm,nosuchnet"], "--models must list distinct names"),
         (["--models", "lstm,lstm"], "--models must list distinct names"),
         (["--models", "lstm", "--baselines", "majority,oracle"], "--baselines must list distinct names"),
         (["--models", "lstm", "--json", "{tmp}/out.txt"], "--json must end in .json"),

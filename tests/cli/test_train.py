@@ -76,7 +76,7 @@ def test_resume_continues_from_the_saved_model(tmp_path, small_csv):
     (["--d-model", "10", "--num-heads", "4", "--model", "transformer"], "must be a multiple of `num_heads`"),
     (["--resume"], "no model at"),
     (["--epochs", "0"], "positive integer"),
-    (["--model", "gru"], "invalid choice"),
+    (["--model", "nosuchnet"], "invalid choice"),
 ])
 def test_user_errors_print_one_line_exit_2_and_write_nothing(tmp_path, small_csv, flags, fragment, capsys):
     flags = [f.replace("{tmp}", str(tmp_path)) for f in flags]
