@@ -28,6 +28,7 @@ from skills.evaluation.walk_forward import (
     backtest_metrics,
     format_summary_table,
     summarise,
+    topk_figures,
     topk_metrics,
     walk_forward,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "SUMMARY_KEYS",
     "TOPK_KEYS",
     "topk_metrics",
+    "topk_figures",
     "backtest_metrics",
     "walk_forward",
     "summarise",

@@ -185,3 +185,41 @@ def test_format_summary_table_keeps_the_readme_layout():
         "           n/a     n/a\n"
         "lstm      0.400±0.016           n/a  0.315±0.013       n/a  n/a  0.43±0.17     n/a    0.0±0.0"
         "           n/a     n/a")
+
+
+# -- a universe: daily rank IC and the top-k portfolio ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def universe_report(data_dir):
+    """Baselines over 2 folds of 12 real tickers of the bundled universe (2016-06 .. 2018-02), scored by daily IC
+    and traded as a top-3 portfolio."""
+    from skills.data import load_universe, prepare_walk_forward
+
+    universe = load_universe(data_dir / "universe", tickers=["A", "AAL", "ABBV", "ABC", "ADI", "ADM", "ADS", "ADSK",
+                                                             "AEE", "AES", "AIG", "AIZ"])
+    bars = {ticker: frame.loc["2016-06-01":] for ticker, frame in universe.items()}
+    folds = prepare_walk_forward(bars, n_splits=2, sequence_length=5, label="cross_section", cross_section="rank")
+    options = dict(k=3, n_drop=1, rebalance=5)
+    return bars, folds, options, walk_forward(folds, {}, bars=bars, baselines=("majority", "lightgbm"),
+                                              topk_options=options)
+
+
+def test_walk_forward_on_a_universe_gives_daily_ic_and_top_k_figures(universe_report):
+    from skills.evaluation import topk_figures, topk_metrics
+    from skills.metrics import daily_ic
+
+    bars, folds, options, report = universe_report
+    for fold, record in zip(folds, report["folds"]):
+        lgb = record["results"]["lightgbm"]
+        assert lgb["ic_basis"] == "daily" and lgb["n_dates"] > 50
+        proba = make_baseline("lightgbm", feature_names=fold.feature_names, sequence_length=fold.sequence_length) \
+            .fit(fold.train.X, fold.train.y).predict_proba(fold.test.X)
+        assert lgb["rank_ic"] == pytest.approx(daily_ic(proba, fold.test.forward_returns, fold.test.dates)["rank_ic"])
+        assert {key: lgb[key] for key in TOPK_KEYS} == pytest.approx(
+            topk_figures(topk_metrics(fold.test, proba, bars, **options).metrics))
+        assert all(lgb[key] is None for key in ("sharpe", "n_trades"))  # no per-ticker backtests
+        assert record["results"]["majority"]["rank_ic"] is None
+    table = format_summary_table(report["summary"])
+    assert table.splitlines()[0].split()[:7] == ["model", "accuracy", "macro-F1", "rank", "IC", "rank", "ICIR"]
+    assert "top-k excess %" in table and "turnover" in table and "Sharpe" not in table
