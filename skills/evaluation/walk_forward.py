@@ -199,10 +199,10 @@ def walk_forward(folds, models, *, bars=None, baselines=("majority", "lightgbm")
             results[name] = {**_score(model, fold, bars, backtest_options, topk_options),
                              "epochs_run": len(getattr(model, "history_", {}).get("loss", [])),
                              "fit_seconds": round(fit_seconds, 1)}
-            log.info("fold %d/%d %-22s macro-F1 %.3f  rank IC %s  Sharpe %s  top-k excess %s  (%d epochs, %.0f s)",
-                     number, len(folds), name, results[name]["macro_f1"], _fmt(results[name]["rank_ic"]),
-                     _fmt(results[name]["sharpe"]), _fmt(results[name]["excess_annual_return"]),
-                     results[name]["epochs_run"], fit_seconds)
+            trading = ("top-k excess", "excess_annual_return") if topk_options is not None else ("Sharpe", "sharpe")
+            log.info("fold %d/%d %-22s macro-F1 %.3f  rank IC %s  %s %s  (%d epochs, %.0f s)", number, len(folds),
+                     name, results[name]["macro_f1"], _fmt(results[name]["rank_ic"]), trading[0],
+                     _fmt(results[name][trading[1]]), results[name]["epochs_run"], fit_seconds)
         for name in baselines:
             baseline = make_baseline(name, seed=seed, feature_names=fold.feature_names,
                                      sequence_length=fold.sequence_length).fit(fold.train.X, fold.train.y)

@@ -124,3 +124,18 @@ def test_folder_skips_broken_file_with_a_warning_or_raises_when_strict(tmp_path)
         (tmp_path / "GOOD.csv").unlink()
         with pytest.raises(DataError, match="none of its 1 CSV files"):
             load_ohlcv(tmp_path)
+
+
+def test_a_universe_file_or_folder_is_refused_with_a_pointer_to_load_universe(tmp_path):
+    rows = "date,ticker,open,high,low,close,volume\n2020-01-02,AAA,10,11,9,10.5,100\n2020-01-02,BBB,5,6,4,5.5,200\n"
+    long_csv = tmp_path / "long.csv"
+    long_csv.write_text(rows)
+    with pytest.raises(DataError, match=r"long\.csv: a long-format file of 2 ticker\(s\).*load_universe"):
+        load_ohlcv(long_csv)
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    pd.read_csv(long_csv).to_csv(packed / "universe.csv.gz", index=False)
+    with pytest.raises(DataError, match=r"universe\.csv\.gz \(date,ticker,\.\.\.\): load it with .*load_universe"):
+        load_ohlcv(packed)
+    with pytest.raises(DataError, match="compressed long-format universe file.*load_universe"):
+        load_ohlcv(packed / "universe.csv.gz")
