@@ -33,9 +33,10 @@ BASELINES = ("majority", "prior", "lightgbm")
 
 
 def _last_bar(X, name="X"):
-    """The features of each window's last bar as float64 rows `(n, n_features)`."""
-    if hasattr(X, "values") and hasattr(X, "ends"):  # a lazy WindowArray: read the last rows, no N×T×F copy
-        return np.asarray(X.values[X.ends], dtype=np.float64)
+    """The features of each window's last bar as float64 rows `(n, n_features)`, as the network sees them: after
+    the cross-sectional normalisation, and relative to the window's last bar for price-volume features."""
+    if hasattr(X, "last_rows"):  # a lazy WindowArray: read the last rows, no N×T×F copy
+        return np.asarray(X.last_rows(), dtype=np.float64)
     arr = np.asarray(X, dtype=np.float64)
     if arr.ndim == 3:  # windows (n, sequence_length, n_features): keep the bar the label belongs to
         arr = arr[:, -1, :]

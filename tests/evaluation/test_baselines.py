@@ -231,3 +231,16 @@ def test_standard_baselines_and_compare():
     assert results["majority"]["accuracy"] == results["prior"]["accuracy"]  # same argmax
     assert results["prior"]["log_loss"] < results["majority"]["log_loss"]  # hedged beats one-hot
     json.dumps(results)
+
+
+def test_lightgbm_reads_the_last_bar_as_the_network_sees_it_for_price_volume_windows(aapl):
+    """Price-volume windows are made relative to their last bar when gathered: the baseline's rows are those
+    relative values (pv_close is 1 on the last bar), not the raw prices the array stores."""
+    from skills.data import PRICE_VOLUME_FEATURES, prepare_dataset
+    from skills.evaluation.baselines import _last_bar
+
+    data = prepare_dataset(aapl.iloc[-300:], sequence_length=5, features="price_volume")
+    assert data.feature_names == list(PRICE_VOLUME_FEATURES)
+    rows = _last_bar(data.train.X)
+    np.testing.assert_allclose(rows, np.asarray(data.train.X[:])[:, -1, :], rtol=1e-6)
+    assert np.allclose(rows[:, PRICE_VOLUME_FEATURES.index("pv_close")], 1.0)
