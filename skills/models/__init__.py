@@ -7,6 +7,7 @@
 from skills.models.alstm import ALSTMModel
 from skills.models.attention_lstm import AttentionLSTMModel
 from skills.models.base import SequenceClassifier
+from skills.models.gats import GATsModel, GraphAttention
 from skills.models.gru import GRUModel
 from skills.models.krnn import KRNNModel
 from skills.models.layers import PositionalEncoding, TemporalAttention, TransformerEncoderBlock
@@ -29,6 +30,7 @@ __all__ = [
     "TCNModel",
     "LocalformerModel",
     "KRNNModel",
+    "GATsModel",
     "SequenceClassifier",
     "ModelFileError",
     "read_metadata",
@@ -37,6 +39,7 @@ __all__ = [
     "TemporalAttention",
     "PositionalEncoding",
     "TransformerEncoderBlock",
+    "GraphAttention",
 ]
 
 # name -> (class, the parameters the name fixes)
@@ -50,6 +53,7 @@ _ARCHITECTURES = {
     "tcn": (TCNModel, {}),
     "localformer": (LocalformerModel, {}),
     "krnn": (KRNNModel, {}),
+    "gats": (GATsModel, {}),
 }
 MODEL_NAMES = tuple(_ARCHITECTURES)
 
@@ -78,7 +82,8 @@ def make_model(name: str, **params) -> SequenceClassifier:
     Args:
         name: ``"attention_lstm"``, ``"causal_attention_lstm"`` (`AttentionLSTMModel` with
             ``bidirectional=False``), ``"lstm"``, ``"transformer"``, or one of Qlib's zoo: ``"gru"``,
-            ``"alstm"``, ``"tcn"``, ``"localformer"``, ``"krnn"``.
+            ``"alstm"``, ``"tcn"``, ``"localformer"``, ``"krnn"``, ``"gats"`` (trains on a `PreparedData` in
+            daily batches).
         **params: constructor parameters (see `model_params`); the others keep their defaults.
 
     Raises:

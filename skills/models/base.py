@@ -17,6 +17,7 @@ from skills.data import (
     CLASS_NAMES,
     FEATURE_NAMES,
     PRICE_VOLUME_FEATURES,
+    DateBatchDataset,
     PreparedData,
     ScalerStats,
     Split,
@@ -61,6 +62,10 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         path_: str or None, the file the model was loaded from or last saved to.
     """
 
+    # Graph networks (GATs) attend across the rows of a batch: they must see one date's windows per
+    # batch, in training and in prediction. Per-window networks leave this False.
+    _batches_by_date = False
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         MODEL_CLASSES[cls.__name__] = cls
@@ -69,6 +74,13 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     def _network(self, x):
         """Map the normalised ``(batch, sequence_length, n_features)`` tensor to ``(batch, 3)`` probabilities."""
         raise NotImplementedError
+
+    def _initialise(self, network: keras.Model) -> keras.Model:
+        """Set weights of a freshly built network before training (default: keep Keras' initialisers).
+
+        Called by ``fit`` inside the precision scope (never by ``load``, nor on ``warm_start``).
+        """
+        return network
 
     def _validate_params(self):
         """Check the hyperparameters (called by ``fit``, ``load`` and `skills.models.make_model`).
@@ -142,7 +154,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         train_labels = np.asarray(train_data.y if isinstance(train_data, Split) else train_data[1])
         if len(train_labels) and (train_labels.min() < 0 or train_labels.max() >= len(CLASS_NAMES)):
             raise ValueError(f"labels must be integers in 0..{len(CLASS_NAMES) - 1}")
-        build = lambda: self._build_network(len(feature_names), scaler["offset"], scaler["scale"])  # noqa: E731
+        build = lambda: self._initialise(  # noqa: E731
+            self._build_network(len(feature_names), scaler["offset"], scaler["scale"]))
         if warm_start and hasattr(self, "network_"):
             if feature_names != self.feature_names_:
                 raise self._error(f"warm_start needs the model's features {self.feature_names_}, got {feature_names}")
@@ -166,7 +179,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         X, dates = (validation.X, validation.dates) if isinstance(validation, Split) else (validation[0], None)
         if len(X) == 0:
             return None
-        return saving.trading_record(self.predict_proba(X), dates, share)
+        return saving.trading_record(self.predict_proba(validation if dates is not None else X), dates, share)
 
     def _set_state(self, network, metadata, precision, path):
         self.network_ = network
@@ -209,40 +222,64 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     def _labelled(self, X, y):
         """Windows and labels from a `Split` (its own labels unless ``y`` is given) or from ``X, y``."""
         _refuse_prepared(X)
-        if isinstance(X, Split):
-            X, y = X.X, X.y if y is None else y
+        if isinstance(X, Split):  # kept whole: its dates batch a graph network by date
+            y = X.y if y is None else y
         if y is None:
             raise ValueError("y is required with windows; or pass a Split, which carries its labels")
         return X, np.asarray(y, dtype=np.int64)
 
-    def _run(self, network, X) -> np.ndarray:
-        """Batched forward pass of ``network`` over all windows (never one call per window)."""
+    def _run(self, network, X, dates=None, tickers=None) -> np.ndarray:
+        """Batched forward pass of ``network`` over all windows (never one call per window).
+
+        With ``dates`` (graph networks) one batch holds one date's windows (`DateBatchDataset`, in
+        ticker order when ``tickers`` is given); the rows come back in the order of ``X``.
+        """
+        if dates is not None:
+            batches = DateBatchDataset(X, dates=dates, tickers=tickers)
+            order = np.concatenate(batches.batches)
+            out = np.asarray(network.predict(batches, verbose=0))
+            result = np.empty_like(out)
+            result[order] = out
+            return result
         if isinstance(X, np.ndarray):
             batches = X.astype(np.float32, copy=False)
             return np.asarray(network.predict(batches, batch_size=PREDICT_BATCH_SIZE, verbose=0))
         return np.asarray(network.predict(WindowDataset(X, batch_size=PREDICT_BATCH_SIZE), verbose=0))
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X, dates=None) -> np.ndarray:
         """Class probabilities.
 
         Args:
             X: raw windows ``(n, sequence_length, n_features)`` (ndarray or lazy window array), or a `Split`.
+            dates: the date of each window's last bar, or None. Per-window networks ignore it; a graph
+                network (GATs) runs one batch per date and needs it with arrays (a `Split` brings its own).
 
         Returns:
             float32 ``(n, 3)`` in ``CLASS_NAMES`` order; each row sums to 1.
 
         Raises:
             TypeError: a whole `PreparedData` (pass one of its splits).
+            ValueError: a graph network given arrays without ``dates``, or ``dates`` of another length.
         """
         self._check_fitted()
+        tickers = None
+        if isinstance(X, Split) and self._batches_by_date:
+            dates, tickers = X.dates if dates is None else dates, X.tickers
         X = self._check_windows(X)
         if len(X) == 0:
             return np.zeros((0, len(CLASS_NAMES)), dtype=np.float32)
-        return self._run(self.network_, X).astype(np.float32)
+        if not self._batches_by_date:
+            return self._run(self.network_, X).astype(np.float32)
+        if dates is None:
+            raise ValueError(f"{type(self).__name__} attends across the stocks of each date: pass a Split (it "
+                             "carries the dates) or dates=, the date of each window's last bar")
+        if len(dates) != len(X):
+            raise ValueError(f"X has {len(X)} windows but dates has {len(dates)} entries")
+        return self._run(self.network_, X, dates=dates, tickers=tickers).astype(np.float32)
 
-    def predict(self, X) -> np.ndarray:
-        """Class ids ``(n,)`` (int64), the argmax of `predict_proba`."""
-        return np.argmax(self.predict_proba(X), axis=1).astype(np.int64)
+    def predict(self, X, dates=None) -> np.ndarray:
+        """Class ids ``(n,)`` (int64), the argmax of `predict_proba` (``dates`` as there)."""
+        return np.argmax(self.predict_proba(X, dates=dates), axis=1).astype(np.int64)
 
     def score(self, X, y=None, sample_weight=None) -> float:
         """Accuracy on windows and labels, or on a `Split` (its own labels when ``y`` is None)."""
@@ -276,7 +313,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             raise self._error(f"the data cannot provide the model's features: {ohlcv.attrs.get('source', 'the bars')} "
                               f"lacks {', '.join(unknown)} (not computed by this version of skills)")
         windows, dates = feature_windows(ohlcv, self.feature_names_, self.sequence_length)
-        proba = self.predict_proba(windows)
+        proba = self.predict_proba(windows, dates=dates)  # a graph network: one stock per date
         return pd.DataFrame(proba, index=pd.DatetimeIndex(dates, name="date"), columns=list(CLASS_NAMES))
 
     def evaluate(self, X, y=None) -> dict:
