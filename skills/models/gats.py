@@ -133,7 +133,9 @@ class GATsModel(SequenceClassifier):
         base_model: ``"lstm"`` (default, as Qlib's configs) or ``"gru"``, case-insensitive: the encoder.
         pretrained: path or None, default None. A model file (e.g. an `LSTMModel` or `GRUModel`) whose
             recurrent layers match the encoder in kind, number and shape, trained on the same features;
-            ``fit`` starts from its recurrent weights (Qlib's ``model_path``). The rest starts fresh.
+            ``fit`` starts from its recurrent weights (Qlib's ``model_path``; Qlib's configs point it at
+            their trained LSTM). The rest starts fresh; ``fit(..., warm_start=True)`` on a fitted model
+            keeps its own weights instead.
     """
 
     _batches_by_date = True

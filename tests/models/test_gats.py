@@ -93,6 +93,19 @@ def test_graph_attention_is_qlibs_and_its_config_round_trips():
     np.testing.assert_allclose(one, 2 * h[:1], atol=1e-6)
 
 
+def test_softmax_stays_float32_under_mixed_precision():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        network = make_model("gats", sequence_length=L, hidden_size=8)._build_network(3, np.zeros(3), np.ones(3))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert network.get_layer("graph_attention").compute_dtype == "float16"
+    assert network.get_layer("probs").compute_dtype == "float32" and network.outputs[0].dtype == "float32"
+    proba = numpy(network(np.random.default_rng(0).normal(size=(5, L, 3)).astype("float32")))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-3)
+
+
 @pytest.mark.slow
 def test_fit_on_daily_batches_gives_probabilities(gats, data):
     assert isinstance(gats, GATsModel)
