@@ -81,7 +81,11 @@ def backtest(args) -> int:
         result = run_backtest(model, data, confidence_threshold=args.confidence_threshold,
                               exit_threshold=args.exit_threshold, allow_short=args.allow_short, stake=args.stake,
                               hold_bars=args.hold_bars, **common)
-        rule, table = f"confidence threshold {args.confidence_threshold}", format_metrics
+        source = {"val": "chosen on the model's validation split", "given": "given",
+                  "default": "the default; the model file stores none"}[result.metrics["threshold_source"]]
+        rule = (f"confidence threshold P(up) >= {result.metrics['confidence_threshold']:.4g}, P(down) >= "
+                f"{result.metrics['down_threshold']:.4g} ({source})")
+        table = format_metrics
     m = result.metrics
     skipped = m.get("skipped_tickers") or {}
     traded = ", ".join(t for t in tickers if t not in skipped) + (f" ({', '.join(skipped)} left out: no bar in the "

@@ -83,6 +83,11 @@ def _probability(text: str) -> float:
     return value
 
 
+def _threshold(text: str):
+    """``auto`` (the threshold stored in the model file) or a probability in (0, 1]."""
+    return "auto" if text.strip().lower() == "auto" else _probability(text)
+
+
 def _date(text: str) -> pd.Timestamp:
     try:
         return pd.Timestamp(text)
@@ -207,8 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default: topk for a model trained with --label cross_section on several "
                                "tickers, else ml)")
     g = backtest.add_argument_group("ml strategy (--strategy ml)")
-    g.add_argument("--confidence-threshold", type=_probability, default=None,
-                   help="enter when P(up) (or P(down) with --allow-short) >= this (default: 0.65)")
+    g.add_argument("--confidence-threshold", type=_threshold, default=None,
+                   help="enter when P(up) (or P(down) with --allow-short) >= this, or 'auto': the P(up) and "
+                        "P(down) the top 20%% of the model's validation days reached, stored in the model file "
+                        "(default: auto when the file has them, else 0.65)")
     g.add_argument("--exit-threshold", type=_probability, default=None,
                    help="leave when the opposite class's P >= this (default: the confidence threshold)")
     g.add_argument("--allow-short", action="store_true", help="P(down) opens a short instead of only exiting")
@@ -263,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--strategy", choices=STRATEGIES, default=None,
                    help="ml: MLStrategy per ticker; topk: one top-k portfolio over the tickers, as Qlib scores a "
                         f"universe (default: topk with --label cross_section or >= {TOPK_MIN_TICKERS} tickers)")
-    g.add_argument("--confidence-threshold", type=_probability, default=0.65, help="ml: enter when P(up) >= this")
+    g.add_argument("--confidence-threshold", type=_threshold, default=None,
+                   help="ml: enter when P(up) >= this, or 'auto' (default: auto, the threshold each model chose on "
+                        "its validation split, 0.65 for the baselines; the table shows 0.65 beside it)")
     g.add_argument("--k", type=_positive_int, default=None,
                    help="topk: tickers held (default: a tenth of the tickers, at least 1)")
     g.add_argument("--n-drop", type=_count, default=None,
@@ -329,8 +338,6 @@ def check_strategy_flags(args) -> None:
         given = [flag for flag, unset in flags.items() if getattr(args, flag[2:].replace("-", "_")) != unset]
         if given:
             raise UsageError(f"{', '.join(given)} only with --strategy {strategy} (got --strategy {args.strategy})")
-    if args.strategy == "ml" and args.confidence_threshold is None:
-        args.confidence_threshold = 0.65
     if args.strategy == "topk" and args.rebalance is None:
         args.rebalance = 1
 

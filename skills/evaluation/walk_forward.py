@@ -24,8 +24,8 @@ from skills.evaluation.baselines import BASELINES, make_baseline
 from skills.evaluation.report import _text_table
 from skills.metrics import mean_std, split_metrics
 
-__all__ = ["BACKTEST_KEYS", "TOPK_KEYS", "SUMMARY_KEYS", "backtest_metrics", "topk_metrics", "walk_forward",
-           "summarise", "format_summary_table", "topk_figures"]
+__all__ = ["BACKTEST_KEYS", "FIXED_KEYS", "TOPK_KEYS", "SUMMARY_KEYS", "backtest_metrics", "topk_metrics",
+           "walk_forward", "summarise", "format_summary_table", "topk_figures"]
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,11 @@ def topk_figures(metrics):
     """The `TOPK_KEYS` of a top-k `BacktestResult.metrics`."""
     return {key: metrics.get(key.removeprefix("topk_")) for key in TOPK_KEYS}
 #: The figures `walk_forward` summarises over folds (mean ± std), in table order.
+#: The per-ticker figures again at the seed's fixed threshold 0.65 (`DEFAULT_THRESHOLD`), beside those at the
+#: threshold each model chose on its validation split (the default, ``confidence_threshold=None``).
+FIXED_KEYS = ("sharpe_at_fixed", "n_trades_at_fixed")
 SUMMARY_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ic", "rank_ic", "icir", "rank_icir",
-                "sharpe", "total_return", "buy_and_hold_return", "n_trades") + TOPK_KEYS
+                "sharpe", "total_return", "buy_and_hold_return", "n_trades") + FIXED_KEYS + TOPK_KEYS
 
 
 def backtest_metrics(model, bars, start, end, tickers=None, **options):
@@ -131,7 +134,8 @@ def _score(predictor, fold, bars, backtest_options, topk_options=None):
     per-ticker `MLStrategy` backtests, or the top-k portfolio when `topk_options` is not None."""
     test = fold.test
     proba = predictor.predict_proba(test.X)
-    metrics = {**split_metrics(test, proba), **dict.fromkeys(BACKTEST_KEYS), **dict.fromkeys(TOPK_KEYS)}
+    metrics = {**split_metrics(test, proba), **dict.fromkeys(BACKTEST_KEYS), **dict.fromkeys(TOPK_KEYS),
+               **dict.fromkeys(FIXED_KEYS)}
     if bars is None:
         return {**metrics, "backtest": {}}
     if topk_options is not None:
@@ -141,7 +145,17 @@ def _score(predictor, fold, bars, backtest_options, topk_options=None):
         return {**metrics, **figures, "backtest": {**result.metrics,
                                                   "seconds": round(time.perf_counter() - started, 1)}}
     first, last = fold.bounds.test
-    trading = backtest_metrics(predictor, bars, first, last, sorted(set(test.tickers.tolist())), **backtest_options)
+    from skills.strategy.ml_strategy import AUTO, DEFAULT_THRESHOLD  # backtrader: only for backtests
+
+    tickers = sorted(set(test.tickers.tolist()))
+    trading = backtest_metrics(predictor, bars, first, last, tickers, **backtest_options)
+    threshold = backtest_options.get("confidence_threshold")
+    if threshold is None or threshold == AUTO:  # the validation-chosen threshold: trade the fixed one as well
+        fixed = backtest_metrics(predictor, bars, first, last, tickers,
+                                 **{**backtest_options, "confidence_threshold": DEFAULT_THRESHOLD})
+    else:
+        fixed = trading
+    metrics.update(sharpe_at_fixed=fixed["sharpe"], n_trades_at_fixed=fixed["n_trades"])
     return {**metrics, **{key: trading[key] for key in BACKTEST_KEYS}, "backtest": trading["per_ticker"]}
 
 
@@ -164,6 +178,9 @@ def walk_forward(folds, models, *, bars=None, baselines=("majority", "lightgbm")
         baselines (sequence of str, default ("majority", "lightgbm")): names from `BASELINES`.
         fit_options (dict, optional): keyword arguments for `model.fit` (`epochs`, `patience`, `verbose`, ...).
         backtest_options (dict, optional): keyword arguments for `run_backtest` (`confidence_threshold`, ...).
+            Without a `confidence_threshold` (or with None / "auto") each model trades at the threshold it chose
+            on its validation split (0.65 for one without, e.g. the baselines), and again at 0.65: the
+            `FIXED_KEYS`.
         topk_options (dict, optional): trade each test block as one top-k portfolio (`topk_metrics`) with these
             keyword arguments (`k`, `n_drop`, `rebalance`, `commission`, ...) instead of per-ticker backtests;
             the `TOPK_KEYS` are then set and the `BACKTEST_KEYS` None (and the reverse without it).
@@ -253,6 +270,8 @@ _SUMMARY_COLUMNS = (
     ("total_return", "return %", 100, 1),
     ("buy_and_hold_return", "B&H return %", 100, 1),
     ("n_trades", "trades", 1, 1),
+    ("sharpe_at_fixed", "Sharpe@0.65", 1, 2),
+    ("n_trades_at_fixed", "trades@0.65", 1, 1),
 )
 # the universe layout: Qlib's figures (daily rank IC, its ICIR, the top-k portfolio) beside the classification
 _UNIVERSE_COLUMNS = (

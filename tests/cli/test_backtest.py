@@ -39,6 +39,21 @@ def test_backtest_prints_the_table_and_writes_plot_and_json(trained, tmp_path, c
     assert all(order["date"] > test_start for order in written["orders"])
 
 
+def test_the_default_threshold_is_the_one_chosen_on_validation_and_stored_in_the_file(trained, capsys):
+    path, csv, report = trained
+    from skills.models import read_metadata
+
+    stored = read_metadata(path)["trading"]
+    assert main(["backtest", "--model-path", str(path), "--data-path", str(csv)]) == 0
+    default = capsys.readouterr().out
+    assert f"P(up) >= {stored['confidence_threshold']:.4g}" in default
+    assert "chosen on the model's validation split" in default
+    assert main(["backtest", "--model-path", str(path), "--data-path", str(csv), "--confidence-threshold", "auto"]) == 0
+    assert capsys.readouterr().out == default
+    assert main(["backtest", "--model-path", str(path), "--data-path", str(csv), "--confidence-threshold", "0.65"]) == 0
+    assert "P(up) >= 0.65, P(down) >= 0.65 (given)" in capsys.readouterr().out
+
+
 def test_start_inside_training_warns_that_it_is_in_sample(trained, capsys):
     path, csv, report = trained
     code = main(["backtest", "--model-path", str(path), "--data-path", str(csv), "--start", "2016-01-04"])

@@ -91,6 +91,30 @@ def test_walk_forward_fits_a_new_model_per_fold_and_scores_it_on_the_next_block(
     assert set(report["summary"]) == {"tiny", "majority"}
 
 
+@pytest.mark.slow
+def test_walk_forward_trades_each_model_at_its_validation_threshold_and_at_0_65(two_tickers, baseline_report):
+    from skills.evaluation import backtest_metrics
+    from skills.models import LSTMModel
+
+    folds, _ = baseline_report
+    fold = folds[0]
+    fit_options = dict(epochs=1, batch_size=256, seed=5, verbose=0)
+    report = walk_forward([fold], {"tiny": lambda: LSTMModel(sequence_length=10, lstm_units=4, num_layers=1)},
+                          bars=two_tickers, baselines=["majority"], fit_options=fit_options)
+    result = report["folds"][0]["results"]["tiny"]
+    again = LSTMModel(sequence_length=10, lstm_units=4, num_layers=1).fit(fold, **fit_options)
+    first, last = fold.bounds.test
+    tickers = sorted(two_tickers)
+    auto = backtest_metrics(again, two_tickers, first, last, tickers, confidence_threshold="auto")
+    fixed = backtest_metrics(again, two_tickers, first, last, tickers, confidence_threshold=0.65)
+    assert result["n_trades"] == auto["n_trades"] and result["sharpe"] == pytest.approx(auto["sharpe"])
+    assert result["n_trades_at_fixed"] == fixed["n_trades"]
+    assert result["sharpe_at_fixed"] == pytest.approx(fixed["sharpe"])
+    assert result["n_trades"] > 0  # the validation-chosen threshold trades
+    majority = report["folds"][0]["results"]["majority"]  # no stored threshold: 0.65 both times
+    assert majority["n_trades"] == majority["n_trades_at_fixed"]
+
+
 def test_walk_forward_fold_ignores_bars_after_its_test_block(two_tickers, baseline_report):
     """Rewriting every bar after fold 1's test block (and the bar its last label reads) changes nothing in fold 1."""
     from skills.data import prepare_walk_forward
@@ -157,7 +181,8 @@ def test_format_summary_table_rows_sorted_by_macro_f1_with_mean_and_std():
     table = format_summary_table(summary)
     lines = table.splitlines()
     assert lines[0].split() == ["model", "accuracy", "balanced", "acc", "macro-F1", "log", "loss", "IC", "ICIR",
-                                "Sharpe", "return", "%", "B&H", "return", "%", "trades"]
+                                "Sharpe", "return", "%", "B&H", "return", "%", "trades", "Sharpe@0.65",
+                                "trades@0.65"]
     assert [line.split()[0] for line in lines[1:]] == ["lightgbm", "majority"]
     lightgbm, majority = (line.split() for line in lines[1:])
     assert lightgbm[3] == "0.370±0.014" and lightgbm[7] == "0.80"  # one fold: no ± std
@@ -180,11 +205,11 @@ def test_format_summary_table_keeps_the_readme_layout():
                              icir={"mean": icir, "std": icir_sd}, total_return={"mean": ret, "std": ret_sd})
     assert format_summary_table(summary) == (
         "model        accuracy  balanced acc     macro-F1  log loss   IC       ICIR  Sharpe   return %  "
-        "B&H return %  trades\n"
+        "B&H return %  trades  Sharpe@0.65  trades@0.65\n"
         "lightgbm  0.386±0.027           n/a  0.323±0.017       n/a  n/a  0.33±0.12     n/a  33.9±44.3"
-        "           n/a     n/a\n"
+        "           n/a     n/a          n/a          n/a\n"
         "lstm      0.400±0.016           n/a  0.315±0.013       n/a  n/a  0.43±0.17     n/a    0.0±0.0"
-        "           n/a     n/a")
+        "           n/a     n/a          n/a          n/a")
 
 
 # -- a universe: daily rank IC and the top-k portfolio ----------------------------------------------------------
