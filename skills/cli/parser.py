@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from skills._atomic import atomic_path
-from skills.data import CROSS_SECTION_MODES, LABEL_METHODS, SCALERS, WALK_FORWARD_MODES
+from skills.data import BATCH_BY, CROSS_SECTION_MODES, LABEL_METHODS, SCALERS, WALK_FORWARD_MODES
 from skills.data.universe import BAD_FILE_POLICIES, BAD_ROW_POLICIES
 from skills.evaluation import BASELINES, walk_forward
 from skills.models import MODEL_NAMES, model_params
@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT / "data"
 DEFAULT_MODEL_PATH = Path("models") / "attention_lstm.h5"
 #: The flags of the network hyperparameters; each is passed only to the architectures that take it.
-NETWORK_FLAGS = ("lstm_units", "attention_units", "dropout_rate", "d_model", "num_heads", "num_layers")
+NETWORK_FLAGS = ("lstm_units", "attention_units", "dropout_rate", "d_model", "num_heads", "num_layers", "ff_dim",
+                 "hidden_size", "rnn_type", "channels", "kernel_size", "cnn_filters", "num_branches", "base_model")
+#: `compare --models` without the flag: the four networks of the seed documents (the Qlib zoo by name).
+DEFAULT_COMPARE_MODELS = ("attention_lstm", "causal_attention_lstm", "lstm", "transformer")
 #: `compare` trades a top-k portfolio by default from this many tickers on (or with --label cross_section).
 TOPK_MIN_TICKERS = 10
 #: Old spellings still accepted (hidden from --help): old flag -> the flag it now is.
@@ -85,7 +88,12 @@ def _probability(text: str) -> float:
 
 def _threshold(text: str):
     """``auto`` (the threshold stored in the model file) or a probability in (0, 1]."""
-    return "auto" if text.strip().lower() == "auto" else _probability(text)
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _probability(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a probability in (0, 1], got {text}") from None
 
 
 def _date(text: str) -> pd.Timestamp:
@@ -150,10 +158,19 @@ def _add_network_flags(g) -> None:
              "dropout_rate": ("dropout rate", _fraction),
              "d_model": ("transformer width", _positive_int),
              "num_heads": ("transformer heads", _positive_int),
-             "num_layers": ("transformer blocks / LSTM layers", _positive_int)}
+             "num_layers": ("layers / blocks / levels of the architecture", _positive_int),
+             "ff_dim": ("feed-forward width of a transformer block", _positive_int),
+             "hidden_size": ("recurrent units (Qlib zoo)", _positive_int),
+             "rnn_type": ("recurrent cell of alstm", ("gru", "lstm")),
+             "channels": ("convolution channels of tcn", _positive_int),
+             "kernel_size": ("convolution kernel size", _positive_int),
+             "cnn_filters": ("convolution filters of krnn", _positive_int),
+             "num_branches": ("parallel recurrent branches of krnn", _positive_int),
+             "base_model": ("recurrent encoder of gats", ("gru", "lstm"))}
     for param in NETWORK_FLAGS:
         text, kind = helps[param]
-        _add(g, "--" + param.replace("_", "-"), type=kind, default=None,
+        kind = dict(choices=kind) if isinstance(kind, tuple) else dict(type=kind)
+        _add(g, "--" + param.replace("_", "-"), **kind, default=None,
              help=f"{text} (default: {_architecture_defaults(param)})")
 
 
@@ -174,6 +191,9 @@ def _add_training_flags(g) -> None:
     g.add_argument("--precision", choices=PRECISIONS, default=config.precision,
                    help="dtype policy; auto: mixed_float16 where a GPU is visible, float32 on CPU")
     g.add_argument("--seed", type=int, default=config.seed, help="seeds Keras, NumPy, Python and the shuffling")
+    g.add_argument("--batch-by", choices=BATCH_BY, default=None,
+                   help="window: batches of --batch-size windows; date: one batch per date holding all its "
+                        "tickers (a universe; gats always trains so) (default: window)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "classification, IC and backtest figures", formatter_class=_Help)
     _add_data_flags(compare, test_fraction=False)
     g = compare.add_argument_group("models")
-    g.add_argument("--models", default=",".join(MODEL_NAMES), help=f"comma-separated, from {', '.join(MODEL_NAMES)}")
+    g.add_argument("--models", default=",".join(DEFAULT_COMPARE_MODELS),
+                   help=f"comma-separated, from {', '.join(MODEL_NAMES)}")
     baselines = inspect.signature(walk_forward).parameters["baselines"].default
     g.add_argument("--baselines", default=",".join(baselines), help=f"comma-separated, from {', '.join(BASELINES)}")
     _add_network_flags(g)

@@ -9,7 +9,7 @@ import pytest
 from skills.cli import build_parser, main
 from skills.cli.parser import parse_args
 from skills.cli.train import fit_options, new_model
-from skills.data import CROSS_SECTION_MODES, LABEL_METHODS, SCALERS
+from skills.data import BATCH_BY, CROSS_SECTION_MODES, LABEL_METHODS, SCALERS
 from skills.data.universe import BAD_FILE_POLICIES, BAD_ROW_POLICIES
 from skills.models import MODEL_NAMES, model_params
 from skills.training import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
@@ -27,7 +27,9 @@ def test_choices_come_from_the_library():
                                  "--optimizer": OPTIMIZERS, "--lr-schedule": LR_SCHEDULES,
                                  "--class-weight": ("none", "balanced"), "--precision": PRECISIONS,
                                  "--label-method": LABEL_METHODS, "--on-bad-rows": BAD_ROW_POLICIES,
-                                 "--on-bad-files": BAD_FILE_POLICIES, "--cross-section": CROSS_SECTION_MODES}
+                                 "--on-bad-files": BAD_FILE_POLICIES, "--cross-section": CROSS_SECTION_MODES,
+                                 "--rnn-type": ("gru", "lstm"), "--base-model": ("gru", "lstm"),
+                                 "--batch-by": BATCH_BY}
 
 
 @pytest.mark.parametrize("command", ["train", "compare"])
@@ -65,6 +67,25 @@ def test_network_flags_reach_only_the_architectures_that_take_them(name):
     defaults = model_params(name)
     expected = {key: given.get(key, default) for key, default in defaults.items()}
     assert new_model(name, args).get_params() == expected
+
+
+def test_the_zoo_flags_reach_their_architectures():
+    _, args = parse_args(["compare", "--hidden-size", "16", "--kernel-size", "5", "--rnn-type", "lstm",
+                          "--channels", "8", "--cnn-filters", "4", "--num-branches", "3", "--ff-dim", "32",
+                          "--batch-by", "date"])
+    assert new_model("alstm", args).get_params()["rnn_type"] == "lstm"
+    assert new_model("alstm", args).get_params()["hidden_size"] == 16
+    tcn = new_model("tcn", args).get_params()
+    assert (tcn["channels"], tcn["kernel_size"]) == (8, 5)
+    krnn = new_model("krnn", args).get_params()
+    assert (krnn["cnn_filters"], krnn["num_branches"], krnn["hidden_size"], krnn["kernel_size"]) == (4, 3, 16, 5)
+    assert new_model("localformer", args).get_params()["ff_dim"] == 32
+    assert fit_options(args)["batch_by"] == "date"
+    _, args = parse_args(["compare"])
+    assert args.models == "attention_lstm,causal_attention_lstm,lstm,transformer"  # the zoo by name only
+    assert args.confidence_threshold is None  # each model's validation-chosen threshold
+    _, args = parse_args(["backtest", "--model-path", "m.h5", "--confidence-threshold", "AUTO"])
+    assert args.confidence_threshold == "auto"
 
 
 def test_unset_network_flags_keep_each_architectures_defaults():
@@ -106,9 +127,21 @@ def test_help_shows_the_defaults():
     (["train", "--optimizer", "lion"], "invalid choice: 'lion'"),
     (["train", "--label", "median"], "invalid choice: 'median'"),
     (["compare", "--epochs", "0"], "must be a positive integer, got 0"),
+    (["compare", "--confidence-threshold", "often"], "expected 'auto' or a probability in (0, 1], got often"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(argv, fragment, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert info.value.code == 2 and len(err) == 1 and fragment in err[0], err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "--model", "gru", "--lstm-units", "8"], "--lstm-units is not a parameter of gru"),
+    (["compare", "--models", "lstm,transformer", "--kernel-size", "3"],
+     "--kernel-size is not a parameter of lstm, transformer"),
+])
+def test_a_network_flag_no_chosen_architecture_takes_is_one_line_and_exit_2(argv, fragment, capsys, tmp_path):
+    assert main([*argv, "--data-path", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0], err
