@@ -236,11 +236,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         """
         if dates is not None:
             batches = DateBatchDataset(X, dates=dates, tickers=tickers)
-            order = np.concatenate(batches.batches)
-            out = np.asarray(network.predict(batches, verbose=0))
-            result = np.empty_like(out)
-            result[order] = out
-            return result
+            out = np.asarray(network.predict(batches, verbose=0))  # rows in date-batch order
+            return out[np.argsort(np.concatenate(batches.batches))]
         if isinstance(X, np.ndarray):
             batches = X.astype(np.float32, copy=False)
             return np.asarray(network.predict(batches, batch_size=PREDICT_BATCH_SIZE, verbose=0))
