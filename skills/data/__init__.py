@@ -15,7 +15,7 @@ from .io import DataError, load_ohlcv
 from .labels import CLASS_NAMES, LABEL_METHODS, LabelRule, cross_section_labels, forward_return, make_labels
 from .splits import WALK_FORWARD_MODES, SplitBounds, chronological_bounds, walk_forward_bounds
 from .universe import LoadReport, Universe, load_universe
-from .windows import DateBatchDataset, WindowArray, WindowDataset, feature_windows
+from .windows import DateBatchDataset, WindowArray, WindowDataset, feature_windows, universe_windows
 
 __all__ = [
     "BATCH_BY", "CLASS_NAMES", "CROSS_SECTION_MODES", "DataError", "DateBatchDataset", "FEATURE_NAMES",
@@ -23,5 +23,5 @@ __all__ = [
     "PreparedData", "SCALERS", "ScalerStats", "Split", "SplitBounds", "Universe", "WALK_FORWARD_MODES", "WARMUP_BARS",
     "WindowArray", "WindowDataset", "chronological_bounds", "compute_features", "cross_section_labels",
     "cross_section_normalise", "feature_windows", "forward_return", "load_ohlcv", "load_universe", "make_labels",
-    "prepare_dataset", "prepare_walk_forward", "walk_forward_bounds",
+    "prepare_dataset", "universe_windows", "prepare_walk_forward", "walk_forward_bounds",
 ]

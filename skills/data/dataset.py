@@ -29,6 +29,7 @@ from .features import (
 from .io import DataError, load_ohlcv
 from .labels import CLASS_NAMES, LabelRule, forward_return
 from .splits import SplitBounds, chronological_bounds, walk_forward_bounds
+from .universe import holds_long_format, load_universe
 from .windows import DateBatchDataset, WindowArray, WindowDataset
 
 __all__ = ["BATCH_BY", "PreparedData", "Split", "ScalerStats", "SCALERS", "prepare_dataset", "prepare_walk_forward"]
@@ -198,9 +199,14 @@ class PreparedData:
 
 
 def as_frames(data) -> dict[str, pd.DataFrame]:
-    """``{ticker: bars}`` from a CSV / folder path, one DataFrame (named by its ``ticker`` attr) or a dict."""
+    """``{ticker: bars}`` from a path, one DataFrame (named by its ``ticker`` attr) or a dict.
+
+    A path to one ticker's CSV or a folder of them goes through `load_ohlcv`; a long-format file, or a folder
+    holding one (e.g. ``data/universe``), through `load_universe` with its strict default policies (a bad row
+    or file raises `DataError` naming the policy that would skip it: call `load_universe` yourself to choose).
+    """
     if isinstance(data, (str, Path)):
-        data = load_ohlcv(data)
+        data = load_universe(data) if holds_long_format(data) else load_ohlcv(data)
     if isinstance(data, pd.DataFrame):
         return {data.attrs.get("ticker", "DATA"): data}
     if isinstance(data, dict) and data:

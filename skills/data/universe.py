@@ -195,6 +195,15 @@ def load_universe(path, *, on_bad_rows: str = "raise", on_bad_files: str = "rais
     return Universe(sorted(frames.items()), report)
 
 
+def holds_long_format(path) -> bool:
+    """True when ``path`` is a long-format file (gzipped, or with a ticker column) or a folder holding one."""
+    path = Path(path)
+    if path.is_dir():
+        return any(p.is_file() and (_is_gzip_csv(p) or (p.suffix.lower() in _CSV_SUFFIXES and _has_ticker_column(p)))
+                   for p in path.iterdir())
+    return path.is_file() and (_is_gzip_csv(path) or _has_ticker_column(path))
+
+
 def _folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
     """Split a folder's files into per-ticker CSVs and long-format files."""
     singles, longs = [], []

@@ -16,7 +16,7 @@ import pandas as pd
 from .features import RelativeSpec, feature_frame, relative_spec
 from .io import OHLCV_COLUMNS, DataError
 
-__all__ = ["DateBatchDataset", "WindowArray", "WindowDataset", "feature_windows"]
+__all__ = ["DateBatchDataset", "WindowArray", "WindowDataset", "feature_windows", "universe_windows"]
 
 
 class WindowArray:
@@ -212,7 +212,11 @@ def feature_windows(bars: pd.DataFrame, feature_names, sequence_length: int):
     """
     feature_names = list(feature_names)
     has_bars = set(OHLCV_COLUMNS) <= set(bars.columns)
-    frame = feature_frame(bars, feature_names) if has_bars and not set(feature_names) <= set(bars.columns) else bars
+    try:
+        frame = (feature_frame(bars, feature_names) if has_bars and not set(feature_names) <= set(bars.columns)
+                 else bars)
+    except ValueError as exc:  # a feature this version of skills does not compute
+        raise DataError(f"{bars.attrs.get('source', 'data')}: {exc}") from None
     missing = [f for f in feature_names if f not in frame.columns]
     if missing:
         raise DataError(f"{bars.attrs.get('source', 'data')}: lacks feature(s) {', '.join(missing)} "
@@ -226,3 +230,57 @@ def feature_windows(bars: pd.DataFrame, feature_names, sequence_length: int):
         raise DataError(f"{bars.attrs.get('source', 'data')}: {len(bars)} bars give no complete window "
                         f"of {sequence_length} bars after the indicator warm-up")
     return WindowArray(values, ends, sequence_length, relative_spec(feature_names)), frame.index[ends]
+
+
+def universe_windows(frames, feature_names, sequence_length: int, cross_section: str = "none") -> dict:
+    """All complete windows of every ticker of a universe, features normalised across each date's tickers.
+
+    The features of each ticker are computed as for training (from its first bar with every feature
+    defined), then, with ``cross_section`` ``"rank"`` or ``"zscore"``, each value is replaced by its rank
+    or z-score among the tickers present on the same date
+    (:func:`skills.data.features.cross_section_normalise`): what ``prepare_dataset(...,
+    cross_section=...)`` did before training. A value on date t uses the bars of date t and before
+    only, so windows ending before a date never change when later bars do. The ranks depend on which
+    tickers are there: predict on the universe the model was trained on.
+
+    Args:
+        frames: ``dict[ticker, DataFrame]`` of OHLCV bars.
+        feature_names: the features, in the model's order.
+        sequence_length: int.
+        cross_section: ``"none"``, ``"rank"`` or ``"zscore"``.
+
+    Returns:
+        ``{ticker: (WindowArray, DatetimeIndex)}`` as :func:`feature_windows` gives for one ticker; a
+        ticker with too few bars for one window is left out.
+
+    Raises:
+        DataError: a feature is missing, or no ticker has a complete window.
+    """
+    from .features import cross_section_normalise
+
+    names = list(feature_names)
+    blocks, index = {}, {}
+    for ticker, bars in frames.items():
+        try:
+            values = feature_frame(bars, names).to_numpy(dtype=np.float32)
+        except ValueError as exc:
+            raise DataError(f"{bars.attrs.get('source', ticker)}: {exc}") from None
+        valid = np.flatnonzero(np.isfinite(values).all(axis=1))
+        if len(valid) < sequence_length:
+            continue
+        blocks[ticker], index[ticker] = values[valid[0]:], bars.index[valid[0]:]
+    if not blocks:
+        raise DataError(f"no ticker of the {len(frames)} has a complete window of {sequence_length} bars")
+    stacked = np.concatenate(list(blocks.values()))
+    dates = np.concatenate([index[t].to_numpy() for t in blocks])
+    stacked = cross_section_normalise(stacked, dates, cross_section)
+    out, start = {}, 0
+    for ticker, block in blocks.items():
+        values = stacked[start:start + len(block)]
+        start += len(block)
+        valid = np.isfinite(values).all(axis=1)
+        run = np.convolve(valid.astype(np.int64), np.ones(sequence_length, dtype=np.int64), "full")[:len(valid)]
+        ends = np.flatnonzero(run == sequence_length)
+        if ends.size:
+            out[ticker] = (WindowArray(values, ends, sequence_length, relative_spec(names)), index[ticker][ends])
+    return out

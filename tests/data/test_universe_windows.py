@@ -1,0 +1,59 @@
+"""Prediction windows of a whole universe: the same cross-sectionally normalised values as training saw, causal."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skills.data import DataError, load_universe, prepare_dataset, universe_windows
+from skills.data.dataset import as_frames
+
+TICKERS = ["A", "AAL", "ABBV", "ABC", "ADI", "ADM", "ADS", "ADSK", "AEE", "AES", "AIG", "AIZ"]
+L = 8
+
+
+@pytest.fixture(scope="module")
+def frames(data_dir):
+    universe = load_universe(data_dir / "universe", tickers=TICKERS)
+    return {t: bars.loc["2016-06":] for t, bars in universe.items()}
+
+
+@pytest.mark.parametrize("mode", ["rank", "zscore"])
+def test_universe_windows_equal_the_training_windows_of_the_same_ticker_and_date(frames, mode):
+    data = prepare_dataset(frames, sequence_length=L, label="cross_section", cross_section=mode)
+    got = universe_windows(frames, data.feature_names, L, cross_section=mode)
+    assert set(got) == set(TICKERS)
+    for split in (data.train, data.test):
+        for ticker in ("AAL", "AIZ"):
+            mine = np.flatnonzero(split.tickers == ticker)
+            windows, dates = got[ticker]
+            at = pd.Index(dates).get_indexer(split.dates[mine])
+            assert (at >= 0).all()
+            np.testing.assert_array_equal(windows[at], split.X[mine])
+
+
+def test_changing_bars_after_a_date_leaves_every_earlier_window_unchanged(frames):
+    data = prepare_dataset(frames, sequence_length=L, label="cross_section", cross_section="rank")
+    before = universe_windows(frames, data.feature_names, L, cross_section="rank")
+    cut = pd.Timestamp("2017-06-01")
+    changed = {t: bars.copy() for t, bars in frames.items()}
+    for i, bars in enumerate(changed.values()):  # different moves per ticker, so the ranks after the cut change
+        later = bars.index >= cut
+        bars.loc[later, ["open", "high", "low", "close"]] *= 1.0 + 0.3 * (i % 4)
+        bars.loc[later, "volume"] *= 1 + i
+    after = universe_windows(changed, data.feature_names, L, cross_section="rank")
+    moved = 0
+    for ticker, (windows, dates) in before.items():
+        new_windows, new_dates = after[ticker]
+        assert new_dates.equals(dates)
+        early = np.flatnonzero(dates < cut)
+        np.testing.assert_array_equal(windows[early], new_windows[early])
+        late = np.flatnonzero(dates >= cut)
+        moved += int(not np.array_equal(windows[late], new_windows[late]))
+    assert moved > 0  # the change does reach the later windows
+
+
+def test_a_path_to_a_universe_loads_under_the_strict_policies(data_dir):
+    with pytest.raises(DataError, match="on_bad_rows='drop'"):
+        as_frames(data_dir / "universe")  # the bundled file has bad rows: strict by default, the policy named
+    with pytest.raises(DataError, match="unknown feature"):
+        universe_windows({"AAL": load_universe(data_dir / "universe", tickers=["AAL"])["AAL"]}, ["no_such"], L)
