@@ -250,8 +250,8 @@ def universe_windows(frames, feature_names, sequence_length: int, cross_section:
         cross_section: ``"none"``, ``"rank"`` or ``"zscore"``.
 
     Returns:
-        ``{ticker: (WindowArray, DatetimeIndex)}`` as :func:`feature_windows` gives for one ticker; a
-        ticker with too few bars for one window is left out.
+        ``{ticker: (WindowArray, DatetimeIndex)}`` as :func:`feature_windows` gives for one ticker (the
+        WindowArrays share one values array); a ticker with too few bars for one window is left out.
 
     Raises:
         DataError: a feature is missing, or no ticker has a complete window.
@@ -276,11 +276,11 @@ def universe_windows(frames, feature_names, sequence_length: int, cross_section:
     stacked = cross_section_normalise(stacked, dates, cross_section)
     out, start = {}, 0
     for ticker, block in blocks.items():
-        values = stacked[start:start + len(block)]
-        start += len(block)
-        valid = np.isfinite(values).all(axis=1)
+        valid = np.isfinite(stacked[start:start + len(block)]).all(axis=1)
         run = np.convolve(valid.astype(np.int64), np.ones(sequence_length, dtype=np.int64), "full")[:len(valid)]
         ends = np.flatnonzero(run == sequence_length)
-        if ends.size:
-            out[ticker] = (WindowArray(values, ends, sequence_length, relative_spec(names)), index[ticker][ends])
+        if ends.size:  # windows over the one shared array, never across two tickers
+            out[ticker] = (WindowArray(stacked, start + ends, sequence_length, relative_spec(names)),
+                           index[ticker][ends])
+        start += len(block)
     return out

@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.dummy import DummyClassifier
 from sklearn.utils.validation import check_is_fitted
 
+from skills.data.dataset import Split
 from skills.data.labels import CLASS_NAMES
 from skills.data.windows import feature_windows
 from skills.metrics import N_CLASSES, _check_labels
@@ -34,7 +35,10 @@ BASELINES = ("majority", "prior", "lightgbm")
 
 def _last_bar(X, name="X"):
     """The features of each window's last bar as float64 rows `(n, n_features)`, as the network sees them: after
-    the cross-sectional normalisation, and relative to the window's last bar for price-volume features."""
+    the cross-sectional normalisation, and relative to the window's last bar for price-volume features. `X` may
+    be a `Split` (its windows are used)."""
+    if isinstance(X, Split):
+        X = X.X
     if hasattr(X, "last_rows"):  # a lazy WindowArray: read the last rows, no N×T×F copy
         return np.asarray(X.last_rows(), dtype=np.float64)
     arr = np.asarray(X, dtype=np.float64)

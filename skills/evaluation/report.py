@@ -104,7 +104,7 @@ def score_on_test(model, data, *, name="model", baselines=BASELINES, seed=0, bar
     train, test = data.train, data.test
     if name in baselines:
         raise ValueError(f"baseline name {name!r} clashes with the model's name")
-    probas = {name: model.predict_proba(test.X)}
+    probas = {name: model.predict_proba(test)}  # a Split: a graph network (gats) groups it by date
     fitted = {b: make_baseline(b, seed=seed).fit(train.X, train.y) for b in baselines}
     probas.update({b: est.predict_proba(test.X) for b, est in fitted.items()})
     results = compare(test.y, probas[name], {b: probas[b] for b in fitted}, model_name=name)

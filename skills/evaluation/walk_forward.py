@@ -133,7 +133,7 @@ def _score(predictor, fold, bars, backtest_options, topk_options=None):
     """`split_metrics` on the fold's test split, plus the backtest over its block (None figures without bars):
     per-ticker `MLStrategy` backtests, or the top-k portfolio when `topk_options` is not None."""
     test = fold.test
-    proba = predictor.predict_proba(test.X)
+    proba = predictor.predict_proba(test)  # a Split: a graph network (gats) groups it by date
     metrics = {**split_metrics(test, proba), **dict.fromkeys(BACKTEST_KEYS), **dict.fromkeys(TOPK_KEYS),
                **dict.fromkeys(FIXED_KEYS)}
     if bars is None:

@@ -21,8 +21,10 @@ from skills.data import (
     PreparedData,
     ScalerStats,
     Split,
+    WindowArray,
     WindowDataset,
     feature_windows,
+    universe_windows,
 )
 from skills.metrics import classification_metrics
 from skills.models import saving
@@ -302,8 +304,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         across = (self.metadata_.get("data") or {}).get("cross_section", "none")
         if across != "none":
             raise self._error(f"trained on features normalised across the tickers of each date ({across!r}); "
-                              "one ticker's bars cannot give them: predict on windows of the whole universe "
-                              "(prepare_dataset(..., cross_section=...)) with predict_proba")
+                              "one ticker's bars cannot give them: predict_universe(frames) predicts on the whole "
+                              "universe")
         known = set(FEATURE_NAMES) | set(PRICE_VOLUME_FEATURES) | set(ohlcv.columns)
         unknown = [f for f in self.feature_names_ if f not in known]
         if unknown:
@@ -312,6 +314,57 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         windows, dates = feature_windows(ohlcv, self.feature_names_, self.sequence_length)
         proba = self.predict_proba(windows, dates=dates)  # a graph network: one stock per date
         return pd.DataFrame(proba, index=pd.DatetimeIndex(dates, name="date"), columns=list(CLASS_NAMES))
+
+    @property
+    def needs_universe(self) -> bool:
+        """True when one ticker's bars cannot give this model's input: features normalised across each date's
+        tickers (``cross_section``), or a graph network attending across the day's stocks. Predict with
+        `predict_universe`; `skills.strategy.run_backtest` and `TopKStrategy` then do so."""
+        self._check_fitted()
+        across = (self.metadata_.get("data") or {}).get("cross_section", "none")
+        return across != "none" or bool(self._batches_by_date)
+
+    def predict_universe(self, frames) -> dict:
+        """Probabilities for every complete window of every ticker of a universe, in one batched pass.
+
+        The features are computed and, for a model trained with ``cross_section`` ``"rank"`` or
+        ``"zscore"``, normalised across each date's tickers as before training
+        (`skills.data.universe_windows`; a value on date t uses bars up to t only); a graph network
+        (GATs) attends across each date's stocks. Pass the universe the model was trained on: the ranks
+        depend on which tickers are there.
+
+        Args:
+            frames: ``dict[ticker, DataFrame]`` of daily bars (e.g. `skills.data.load_universe`).
+
+        Returns:
+            ``{ticker: DataFrame}`` as `predict_frame` gives one ticker; tickers with too few bars for a
+            complete window are left out.
+
+        Raises:
+            ModelFileError: the model reads features this version of skills does not compute.
+            DataError: no ticker has a complete window.
+        """
+        self._check_fitted()
+        across = (self.metadata_.get("data") or {}).get("cross_section", "none")
+        unknown = [f for f in self.feature_names_ if f not in set(FEATURE_NAMES) | set(PRICE_VOLUME_FEATURES)]
+        if unknown:
+            raise self._error(f"reads {', '.join(unknown)}, which this version of skills does not compute")
+        got = universe_windows(frames, self.feature_names_, self.sequence_length, cross_section=across)
+        first = next(iter(got.values()))[0]
+        ends = np.concatenate([windows.ends for windows, _ in got.values()])
+        everything = WindowArray(first.values, ends, self.sequence_length, first.relative)
+        dates = pd.DatetimeIndex(np.concatenate([d.to_numpy() for _, d in got.values()]))
+        tickers = np.concatenate([np.full(len(d), t, dtype=object) for t, (_, d) in got.items()]).astype(str)
+        if self._batches_by_date:
+            proba = self._run(self.network_, everything, dates=dates, tickers=tickers).astype(np.float32)
+        else:
+            proba = self.predict_proba(everything)
+        out, start = {}, 0
+        for ticker, (_, when) in got.items():
+            out[ticker] = pd.DataFrame(proba[start:start + len(when)], index=pd.DatetimeIndex(when, name="date"),
+                                       columns=list(CLASS_NAMES))
+            start += len(when)
+        return out
 
     def evaluate(self, X, y=None) -> dict:
         """Loss and accuracy on labelled windows.

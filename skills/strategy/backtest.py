@@ -173,7 +173,11 @@ def _feeds(model, data, start, end, skipped=None) -> dict:
     dict, is left out and recorded there with the reason.
     """
     feeds = {}
-    for ticker, bars in as_frames(data).items():
+    frames = as_frames(data)
+    # a model whose input spans the universe (cross-sectional features, a graph network) predicts it at once
+    universe = (model.predict_universe({t: b.loc[:end] if end is not None else b for t, b in frames.items()})
+                if getattr(model, "needs_universe", False) else None)
+    for ticker, bars in frames.items():
         bars = bars.loc[:end] if end is not None else bars
         if "source" not in bars.attrs:  # name the ticker in data errors, without touching the caller's frame
             bars = bars.copy(deep=False)
@@ -187,7 +191,16 @@ def _feeds(model, data, start, end, skipped=None) -> dict:
             if proba.empty:
                 raise DataError(f"{ticker}: every row's probabilities are NaN")
         else:
-            proba = model.predict_frame(bars)                      # one batched call per ticker
+            if universe is None:
+                proba = model.predict_frame(bars)                  # one batched call per ticker
+            elif ticker in universe:
+                proba = universe[ticker].copy()
+            else:
+                reason = f"{len(bars)} bars give no complete window"
+                if skipped is None:
+                    raise DataError(f"{ticker}: {reason}")
+                skipped[ticker] = reason
+                continue
             proba.columns = list(PROBABILITY_LINES)
         first = proba.index[0] if start is None else max(proba.index[0], start)
         frame = bars.loc[first:].join(proba)

@@ -179,6 +179,14 @@ class TopKStrategy(_Rebalancing):
         self.model_calls = 0
 
     def start(self):
+        universe = None
+        if getattr(self.model, "needs_universe", False):  # cross-sectional features or a graph: all feeds at once
+            frames = {}
+            for data in self.datas:
+                if not all(hasattr(data.lines, name) for name in PROBABILITY_LINES) and data.buflen() > 0:
+                    frames[self.names[data]] = MLStrategy._bars(self, data)
+            universe = self.model.predict_universe(frames) if frames else {}
+            self.model_calls += 1
         for data in self.datas:
             if all(hasattr(data.lines, name) for name in PROBABILITY_LINES):
                 p = np.stack([np.asarray(getattr(data.lines, name).array, dtype=float)
@@ -186,6 +194,10 @@ class TopKStrategy(_Rebalancing):
             elif self.model is None:
                 raise ValueError(f"TopKStrategy: feed {self.names[data]} carries no probability lines and no "
                                  "model was given (params: model=...)")
+            elif universe is not None and data.buflen() > 0:
+                bars = MLStrategy._bars(self, data)
+                frame = universe.get(self.names[data], pd.DataFrame(columns=list(PROBABILITY_LINES)))
+                p = frame.reindex(bars.index).to_numpy(dtype=float)
             elif data.buflen() > 0:
                 bars = MLStrategy._bars(self, data)
                 bars.attrs["source"] = self.names[data]
