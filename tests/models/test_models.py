@@ -282,8 +282,8 @@ def test_foreign_files(tmp_path):
 def test_unknown_class(saved_h5, tmp_path):
     path = tmp_path / "unknown.h5"
     path.write_bytes(saved_h5.read_bytes())
-    edit_metadata(path, model_class="GRUModel")
-    with pytest.raises(ModelFileError, match="unknown model class 'GRUModel'"):
+    edit_metadata(path, model_class="NoSuchModel")
+    with pytest.raises(ModelFileError, match="unknown model class 'NoSuchModel'"):
         load_model(path)
 
 

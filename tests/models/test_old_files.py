@@ -54,7 +54,8 @@ def test_a_format_1_file_predicts_as_it_did(loaded, name):
 def test_a_format_1_file_is_upgraded_to_the_format_2_layout(loaded, name):
     meta = loaded[str(FIXTURES / name)]["metadata"]
     assert set(meta) == {"format", "format_version", "model_class", "params", "feature_names", "scaler",
-                         "class_names", "label_rule", "data", "training", "versions"}
+                         "class_names", "label_rule", "data", "training", "trading", "versions"}
+    assert meta["trading"] is None  # no threshold was chosen on validation before format 2 recorded one
     assert meta["format_version"] == 2 and "train_start" not in meta and "dataset" not in meta
     assert meta["params"] == {"sequence_length": 8, "lstm_units": 4, "attention_units": 4, "dropout_rate": 0.1,
                               "bidirectional": True}
