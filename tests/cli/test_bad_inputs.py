@@ -27,8 +27,8 @@ CORPUS = [  # (file name, fragment of the error) from the README table
     (m.group(1), m.group(2))
     for m in re.finditer(r"^\| `([^`]+)` \| [^|]+ \| (.+?) \|$", (BAD / "README.md").read_text(), re.M)
 ]
-NET = ["--sequence-length", "10", "--lstm-units", "4", "--attention-units", "4", "--d-model", "8",
-       "--num-heads", "2", "--num-layers", "1", "--batch-size", "64", "--epochs", "1"]
+NET = ["--sequence-length", "10", "--lstm-units", "4", "--batch-size", "64", "--epochs", "1"]
+ATT, LSTM = [*NET, "--attention-units", "4"], [*NET, "--num-layers", "1"]  # flags each architecture takes
 
 
 # -- through the commands ------------------------------------------------------------------------------
@@ -49,12 +49,12 @@ def _commands(data, model, out):
     """Each command's argv reading ``data`` and ``model`` and writing (if anything) under ``out``."""
     return {
         "data": ["data", "--data-path", data, "--sequence-length", "10"],
-        "train": ["train", "--data-path", data, "--model-path", f"{out}/m.h5", *NET, "--quiet"],
-        "train --resume": ["train", "--data-path", data, "--model-path", model, "--resume", *NET, "--quiet"],
+        "train": ["train", "--data-path", data, "--model-path", f"{out}/m.h5", *ATT, "--quiet"],
+        "train --resume": ["train", "--data-path", data, "--model-path", model, "--resume", *ATT, "--quiet"],
         "backtest": ["backtest", "--model-path", model, "--data-path", data, "--plot", f"{out}/eq.png",
                      "--json", f"{out}/bt.json", "--quiet"],
         "attention": ["attention", "--model-path", model, "--data-path", data, "--out", f"{out}/att.png"],
-        "compare": ["compare", "--data-path", data, "--models", "lstm", "--n-splits", "2", *NET, "--quiet",
+        "compare": ["compare", "--data-path", data, "--models", "lstm", "--n-splits", "2", *LSTM, "--quiet",
                     "--json", f"{out}/cmp.json", "--plot", f"{out}/cmp.png"],
     }
 
