@@ -20,7 +20,7 @@ from skills.cli.parser import (
     names,
     write_json,
 )
-from skills.cli.train import check_network_flags, fit_options, new_model, prepare_options, topk_defaults
+from skills.cli.train import fit_options, new_model, prepare_options, topk_defaults
 from skills.data import DataError, feature_windows, load_ohlcv, prepare_walk_forward
 from skills.data.dataset import as_frames
 from skills.evaluation import BASELINES, format_summary_table, walk_forward
@@ -161,7 +161,6 @@ def compare(args) -> int:
     check_output("--json", args.json, (".json",))
     check_output("--plot", args.plot)
     check_data_path(args.data_path)
-    check_network_flags(models, args)
     for name in models:
         new_model(name, args)  # a bad hyperparameter fails now, not after the first fold
     resolve_features(args.features)  # a bad --features fails now

@@ -19,14 +19,6 @@ from skills.training import gpu_available, remove_backup, resolve_precision
 log = logging.getLogger("skills")
 
 
-def check_network_flags(names, args) -> None:
-    """A network flag the user set must be taken by at least one of the architectures ``names``."""
-    for param in NETWORK_FLAGS:
-        if getattr(args, param) is not None and not any(param in model_params(name) for name in names):
-            flag = "--" + param.replace("_", "-")
-            raise UsageError(f"{flag} is not a parameter of {', '.join(names)}")
-
-
 def new_model(name: str, args):
     """An unfitted ``name`` model from the network flags that architecture takes and the user set.
 
@@ -126,7 +118,6 @@ def train(args) -> int:
 
     started = time.perf_counter()
     killed_fresh_run = args.resume and not model_path.exists() and backup_dir.is_dir()
-    check_network_flags([args.model], args)
     model = _resumed_model(args, model_path) if args.resume and not killed_fresh_run else new_model(args.model, args)
     bars = load_bars(args)
     data = _prepare(args, bars)

@@ -134,14 +134,3 @@ def test_bad_flags_are_one_line_and_exit_2(argv, fragment, capsys):
         main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert info.value.code == 2 and len(err) == 1 and fragment in err[0], err
-
-
-@pytest.mark.parametrize("argv, fragment", [
-    (["train", "--model", "gru", "--lstm-units", "8"], "--lstm-units is not a parameter of gru"),
-    (["compare", "--models", "lstm,transformer", "--kernel-size", "3"],
-     "--kernel-size is not a parameter of lstm, transformer"),
-])
-def test_a_network_flag_no_chosen_architecture_takes_is_one_line_and_exit_2(argv, fragment, capsys, tmp_path):
-    assert main([*argv, "--data-path", str(tmp_path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and fragment in err[0], err
