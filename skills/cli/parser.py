@@ -189,7 +189,8 @@ def _add_training_flags(g) -> None:
     g.add_argument("--class-weight", choices=("none", "balanced"), default=config.class_weight or "none",
                    help="weight the classes by their inverse frequency in the training split")
     g.add_argument("--precision", choices=PRECISIONS, default=config.precision,
-                   help="dtype policy; auto: mixed_float16 where a GPU is visible, float32 on CPU")
+                   help="dtype policy; auto: the one measured fastest on this backend and device (float32 so far: "
+                        "mixed_float16 was measured slower for these networks on an H200), and the log says why")
     g.add_argument("--seed", type=int, default=config.seed, help="seeds Keras, NumPy, Python and the shuffling")
     g.add_argument("--batch-by", choices=BATCH_BY, default=None,
                    help="window: batches of --batch-size windows; date: one batch per date holding all its "

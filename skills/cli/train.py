@@ -14,7 +14,7 @@ from skills.data.dataset import as_frames
 from skills.evaluation import format_confusion, format_table, score_on_test, training_report
 from skills.models import load_model, make_model, model_params
 from skills.plots import plot_confusion_matrix, plot_training_curves, save_figure
-from skills.training import gpu_available, remove_backup, resolve_precision
+from skills.training import gpu_available, precision_reason, remove_backup, resolve_precision
 
 log = logging.getLogger("skills")
 
@@ -98,8 +98,7 @@ def fit_options(args) -> dict:
 def _log_precision(requested: str) -> str:
     precision = resolve_precision(requested)
     if requested == "auto":
-        log.info("precision auto -> %s (%s)", precision,
-                 "a GPU is visible" if precision != "float32" else "no GPU visible")
+        log.info("precision auto -> %s (%s)", precision, precision_reason(requested))
     elif precision != "float32" and not gpu_available():
         log.warning("note: %s on a CPU is usually no faster than float32; the file loads under float32", precision)
     return precision

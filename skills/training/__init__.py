@@ -6,7 +6,13 @@ holds its options and the package's only training defaults.
 
 from skills.training.backup import TrainingBackup, TrainingError, remove_backup, run_fingerprint
 from skills.training.config import BATCH_BY, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
-from skills.training.precision import gpu_available, precision_scope, resolve_precision
+from skills.training.precision import (
+    MEASURED_PRECISION,
+    gpu_available,
+    precision_reason,
+    precision_scope,
+    resolve_precision,
+)
 from skills.training.trainer import TrainResult, balanced_class_weights, make_optimizer, train
 
 __all__ = [
@@ -17,6 +23,8 @@ __all__ = [
     "LR_SCHEDULES",
     "BATCH_BY",
     "resolve_precision",
+    "precision_reason",
+    "MEASURED_PRECISION",
     "precision_scope",
     "gpu_available",
     "balanced_class_weights",

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from skills.training import (
+    MEASURED_PRECISION,
     TrainConfig,
     balanced_class_weights,
     gpu_available,
     make_optimizer,
+    precision_reason,
     precision_scope,
     resolve_precision,
 )
@@ -47,7 +49,11 @@ def test_config_replace_ignores_none_and_rejects_unknown():
 
 
 def test_auto_precision_follows_the_device():
-    assert resolve_precision("auto") == ("mixed_float16" if gpu_available() else "float32")
+    # auto never picks a policy that was not measured faster: float32 on a CPU, and on every GPU measured so far
+    assert resolve_precision("auto") == "float32"
+    assert all(choice == "float32" for choice, _ in MEASURED_PRECISION.values())
+    assert precision_reason("auto").startswith("no GPU visible" if not gpu_available() else "")
+    assert precision_reason("float32") == "asked for"
     assert resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
 
 
