@@ -85,7 +85,35 @@ class WindowArray:
         return f"WindowArray(shape={self.shape}, dtype={self.dtype})"
 
 
-class WindowDataset(keras.utils.PyDataset):
+class _Gathered(keras.utils.PyDataset):
+    """What both batchers share: the windows, labels and weights gathered for a batch's indices, and the
+    per-epoch reshuffle of the order of ``n_units`` units (windows or dates), seeded."""
+
+    def __init__(self, X, y, sample_weight, n_units: int, shuffle: bool, seed, **kwargs):
+        super().__init__(**kwargs)
+        if y is not None and len(y) != len(X):
+            raise ValueError(f"X has {len(X)} windows but y has {len(y)} labels")
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+        self.shuffle = bool(shuffle)
+        self._rng = np.random.default_rng(seed)
+        self._order = np.arange(n_units)
+        if self.shuffle:
+            self._rng.shuffle(self._order)
+
+    def _gather(self, idx):
+        x = self.X[idx]
+        if self.y is None:
+            return (x,)
+        if self.sample_weight is None:
+            return x, self.y[idx]
+        return x, self.y[idx], self.sample_weight[idx]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self._rng.shuffle(self._order)
+
+
+class WindowDataset(_Gathered):
     """Batches of windows gathered by index, for ``model.fit`` / ``predict`` on any backend.
 
     Args:
@@ -101,37 +129,19 @@ class WindowDataset(keras.utils.PyDataset):
 
     def __init__(self, X, y=None, sample_weight=None, batch_size: int = 32, shuffle: bool = False,
                  seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if y is not None and len(y) != len(X):
-            raise ValueError(f"X has {len(X)} windows but y has {len(y)} labels")
-        self.X, self.y, self.sample_weight = X, y, sample_weight
+        super().__init__(X, y, sample_weight, len(X), shuffle, seed, **kwargs)
         self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
-        self._rng = np.random.default_rng(seed)
-        self._order = np.arange(len(X))
-        if self.shuffle:
-            self._rng.shuffle(self._order)
 
     def __len__(self) -> int:
         return math.ceil(len(self._order) / self.batch_size)
 
     def __getitem__(self, index: int):
-        idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        x = self.X[idx]
-        if self.y is None:
-            return (x,)
-        if self.sample_weight is None:
-            return x, self.y[idx]
-        return x, self.y[idx], self.sample_weight[idx]
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            self._rng.shuffle(self._order)
+        return self._gather(self._order[index * self.batch_size:(index + 1) * self.batch_size])
 
 
-class DateBatchDataset(keras.utils.PyDataset):
+class DateBatchDataset(_Gathered):
     """One batch per date: all windows that end on that date, ordered by ticker.
 
     For cross-sectional losses and for models that attend across the day's stocks. Batches differ
@@ -151,25 +161,17 @@ class DateBatchDataset(keras.utils.PyDataset):
 
     def __init__(self, X, y=None, dates=None, tickers=None, sample_weight=None, shuffle: bool = False,
                  seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
         if dates is None or len(dates) != len(X):
             raise ValueError(f"batching by date needs one date per window: {len(X)} windows, "
                              f"{'no' if dates is None else len(dates)} dates")
-        if y is not None and len(y) != len(X):
-            raise ValueError(f"X has {len(X)} windows but y has {len(y)} labels")
         if tickers is not None and len(tickers) != len(X):
             raise ValueError(f"X has {len(X)} windows but {len(tickers)} tickers")
-        self.X, self.y, self.sample_weight = X, y, sample_weight
         codes, self.dates = pd.factorize(pd.DatetimeIndex(dates), sort=True)
         keys = (codes,) if tickers is None else (np.asarray(tickers, dtype=str), codes)
         order = np.lexsort(keys)  # by date, then ticker; stable
         cuts = np.flatnonzero(np.diff(codes[order])) + 1
         self.batches = np.split(order, cuts) if len(order) else []
-        self.shuffle = bool(shuffle)
-        self._rng = np.random.default_rng(seed)
-        self._order = np.arange(len(self.batches))
-        if self.shuffle:
-            self._rng.shuffle(self._order)
+        super().__init__(X, y, sample_weight, len(self.batches), shuffle, seed, **kwargs)
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -179,17 +181,7 @@ class DateBatchDataset(keras.utils.PyDataset):
         return self.dates[self._order[index]]
 
     def __getitem__(self, index: int):
-        idx = self.batches[self._order[index]]
-        x = self.X[idx]
-        if self.y is None:
-            return (x,)
-        if self.sample_weight is None:
-            return x, self.y[idx]
-        return x, self.y[idx], self.sample_weight[idx]
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            self._rng.shuffle(self._order)
+        return self._gather(self.batches[self._order[index]])
 
 
 def feature_windows(bars: pd.DataFrame, feature_names, sequence_length: int):

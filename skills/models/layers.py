@@ -12,7 +12,8 @@ import math
 import keras
 from keras import ops
 
-__all__ = ["TemporalAttention", "PositionalEncoding", "TransformerEncoderBlock", "check_int", "check_rate"]
+__all__ = ["TemporalAttention", "PositionalEncoding", "TransformerEncoderBlock", "check_heads", "check_int",
+           "check_rate"]
 
 
 def check_int(name: str, value, minimum: int = 1) -> int:
@@ -27,6 +28,13 @@ def check_rate(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ValueError(f"`{name}` must be a number in [0, 1). Received: {name}={value!r}")
     return float(value)
+
+
+def check_heads(d_model: int, num_heads: int) -> None:
+    """ValueError unless the attention width ``d_model`` splits evenly into ``num_heads`` heads."""
+    if d_model % num_heads:
+        raise ValueError(f"`d_model` must be a multiple of `num_heads`. Received: d_model={d_model!r}, "
+                         f"num_heads={num_heads!r}")
 
 
 @keras.saving.register_keras_serializable(package="skills")

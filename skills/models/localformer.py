@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 
 from skills.models.base import SequenceClassifier
-from skills.models.layers import PositionalEncoding, TransformerEncoderBlock, check_int, check_rate
+from skills.models.layers import PositionalEncoding, TransformerEncoderBlock, check_heads, check_int, check_rate
 from skills.models.zoo_layers import recurrent_stack
 
 __all__ = ["LocalformerModel", "localformer_network"]
@@ -63,9 +63,7 @@ class LocalformerModel(SequenceClassifier):
         for name in ("d_model", "num_heads", "num_layers", "ff_dim"):
             check_int(name, getattr(self, name))
         check_rate("dropout_rate", self.dropout_rate)
-        if self.d_model % self.num_heads:
-            raise ValueError(f"`d_model` must be a multiple of `num_heads`. Received: d_model={self.d_model!r}, "
-                             f"num_heads={self.num_heads!r}")
+        check_heads(self.d_model, self.num_heads)
 
     def _network(self, x):
         return localformer_network(x, d_model=self.d_model, num_heads=self.num_heads, num_layers=self.num_layers,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from skills.models.base import SequenceClassifier
-from skills.models.layers import PositionalEncoding, TransformerEncoderBlock, check_int, check_rate
+from skills.models.layers import PositionalEncoding, TransformerEncoderBlock, check_heads, check_int, check_rate
 
 __all__ = ["TransformerModel", "transformer_network"]
 
@@ -53,9 +53,7 @@ class TransformerModel(SequenceClassifier):
         if self.ff_dim is not None:
             check_int("ff_dim", self.ff_dim)
         check_rate("dropout_rate", self.dropout_rate)
-        if self.d_model % self.num_heads:
-            raise ValueError(f"`d_model` must be a multiple of `num_heads`. Received: d_model={self.d_model!r}, "
-                             f"num_heads={self.num_heads!r}")
+        check_heads(self.d_model, self.num_heads)
 
     def _network(self, x):
         return transformer_network(
