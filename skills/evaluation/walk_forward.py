@@ -145,15 +145,15 @@ def _score(predictor, fold, bars, backtest_options, topk_options=None):
         return {**metrics, **figures, "backtest": {**result.metrics,
                                                   "seconds": round(time.perf_counter() - started, 1)}}
     first, last = fold.bounds.test
-    from skills.strategy.ml_strategy import AUTO, DEFAULT_THRESHOLD  # backtrader: only for backtests
+    from skills.strategy.ml_strategy import DEFAULT_THRESHOLD, resolve_threshold  # backtrader: only for backtests
 
     tickers = sorted(set(test.tickers.tolist()))
     trading = backtest_metrics(predictor, bars, first, last, tickers, **backtest_options)
-    threshold = backtest_options.get("confidence_threshold")
-    if threshold is None or threshold == AUTO:  # the validation-chosen threshold: trade the fixed one as well
+    *_, source = resolve_threshold(predictor, backtest_options.get("confidence_threshold"))
+    if source == "val":  # the validation-chosen threshold: trade the fixed one as well
         fixed = backtest_metrics(predictor, bars, first, last, tickers,
                                  **{**backtest_options, "confidence_threshold": DEFAULT_THRESHOLD})
-    else:
+    else:  # a given number, or 0.65 by default (a baseline): the same run
         fixed = trading
     metrics.update(sharpe_at_fixed=fixed["sharpe"], n_trades_at_fixed=fixed["n_trades"])
     return {**metrics, **{key: trading[key] for key in BACKTEST_KEYS}, "backtest": trading["per_ticker"]}

@@ -301,19 +301,28 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             DataError: the bars are too few for one complete window.
         """
         self._check_fitted()
-        across = (self.metadata_.get("data") or {}).get("cross_section", "none")
+        across = self._cross_section
         if across != "none":
             raise self._error(f"trained on features normalised across the tickers of each date ({across!r}); "
                               "one ticker's bars cannot give them: predict_universe(frames) predicts on the whole "
                               "universe")
-        known = set(FEATURE_NAMES) | set(PRICE_VOLUME_FEATURES) | set(ohlcv.columns)
-        unknown = [f for f in self.feature_names_ if f not in known]
-        if unknown:
-            raise self._error(f"the data cannot provide the model's features: {ohlcv.attrs.get('source', 'the bars')} "
-                              f"lacks {', '.join(unknown)} (not computed by this version of skills)")
+        self._check_computable(ohlcv.columns, ohlcv.attrs.get("source", "the bars"))
         windows, dates = feature_windows(ohlcv, self.feature_names_, self.sequence_length)
         proba = self.predict_proba(windows, dates=dates)  # a graph network: one stock per date
         return pd.DataFrame(proba, index=pd.DatetimeIndex(dates, name="date"), columns=list(CLASS_NAMES))
+
+    @property
+    def _cross_section(self) -> str:
+        """How the training features were normalised across each date's tickers (``"none"`` in older files)."""
+        return (self.metadata_.get("data") or {}).get("cross_section", "none")
+
+    def _check_computable(self, columns, source) -> None:
+        """Every model feature is an indicator or price-volume column skills computes, or one of ``columns``."""
+        known = set(FEATURE_NAMES) | set(PRICE_VOLUME_FEATURES) | set(columns)
+        unknown = [f for f in self.feature_names_ if f not in known]
+        if unknown:
+            raise self._error(f"the data cannot provide the model's features: {source} lacks {', '.join(unknown)} "
+                              f"(not computed by this version of skills)")
 
     @property
     def needs_universe(self) -> bool:
@@ -321,8 +330,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         tickers (``cross_section``), or a graph network attending across the day's stocks. Predict with
         `predict_universe`; `skills.strategy.run_backtest` and `TopKStrategy` then do so."""
         self._check_fitted()
-        across = (self.metadata_.get("data") or {}).get("cross_section", "none")
-        return across != "none" or bool(self._batches_by_date)
+        return self._cross_section != "none" or bool(self._batches_by_date)
 
     def predict_universe(self, frames) -> dict:
         """Probabilities for every complete window of every ticker of a universe, in one batched pass.
@@ -345,11 +353,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             DataError: no ticker has a complete window.
         """
         self._check_fitted()
-        across = (self.metadata_.get("data") or {}).get("cross_section", "none")
-        unknown = [f for f in self.feature_names_ if f not in set(FEATURE_NAMES) | set(PRICE_VOLUME_FEATURES)]
-        if unknown:
-            raise self._error(f"reads {', '.join(unknown)}, which this version of skills does not compute")
-        got = universe_windows(frames, self.feature_names_, self.sequence_length, cross_section=across)
+        self._check_computable([], "the universe")
+        got = universe_windows(frames, self.feature_names_, self.sequence_length, cross_section=self._cross_section)
         first = next(iter(got.values()))[0]
         ends = np.concatenate([windows.ends for windows, _ in got.values()])
         everything = WindowArray(first.values, ends, self.sequence_length, first.relative)

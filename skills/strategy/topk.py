@@ -195,7 +195,7 @@ class TopKStrategy(_Rebalancing):
                 raise ValueError(f"TopKStrategy: feed {self.names[data]} carries no probability lines and no "
                                  "model was given (params: model=...)")
             elif universe is not None and data.buflen() > 0:
-                bars = MLStrategy._bars(self, data)
+                bars = frames[self.names[data]]  # built once above, for predict_universe
                 frame = universe.get(self.names[data], pd.DataFrame(columns=list(PROBABILITY_LINES)))
                 p = frame.reindex(bars.index).to_numpy(dtype=float)
             elif data.buflen() > 0:
