@@ -95,10 +95,10 @@ def fit_options(args) -> dict:
                 **({} if args.batch_by is None else {"batch_by": args.batch_by}))
 
 
-def _log_precision(requested: str) -> str:
-    precision = resolve_precision(requested)
+def _log_precision(requested: str, network: str) -> str:
+    precision = resolve_precision(requested, network)
     if requested == "auto":
-        log.info("precision auto -> %s (%s)", precision, precision_reason(requested))
+        log.info("precision auto -> %s (%s)", precision, precision_reason(requested, network))
     elif precision != "float32" and not gpu_available():
         log.warning("note: %s on a CPU is usually no faster than float32; the file loads under float32", precision)
     return precision
@@ -123,7 +123,7 @@ def train(args) -> int:
     prepared = time.perf_counter()
     for line in data.summary().splitlines():
         log.info(line)
-    precision = _log_precision(args.precision)
+    precision = _log_precision(args.precision, type(model).__name__)
     model.fit(data, **fit_options(args), tensorboard_dir=args.tensorboard_dir, backup_dir=str(backup_dir),
               verbose=0 if args.quiet else 1, **({"warm_start": True} if args.resume else {}))
     trained = time.perf_counter()

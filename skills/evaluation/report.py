@@ -133,7 +133,8 @@ def training_report(model, data, results, *, name, settings=None, timings=None, 
         files (Mapping[str, path], optional): what was written; `files["model"]` is the model file.
 
     Returns:
-        dict: `model`, `model_class`, `model_path`, `params`, `flags`, `precision`, `backend`, `versions`,
+        dict: `model`, `model_class`, `model_path`, `params`, `flags`, `precision` (the dtype policy trained under),
+        `precision_reason` (why: asked for, or the measurement `--precision auto` went by), `backend`, `versions`,
         `data` (`path`, `tickers`, `features`, `date_ranges`, `windows`, `class_counts`, `label_rule`),
         `test_metrics`, `history`, `timings`, `files`.
     """
@@ -151,6 +152,7 @@ def training_report(model, data, results, *, name, settings=None, timings=None, 
         "params": int(model.network_.count_params()),
         "flags": settings,
         "precision": (model.metadata_.get("training") or {}).get("precision"),
+        "precision_reason": (model.metadata_.get("training") or {}).get("precision_reason"),
         "backend": keras.backend.backend(),
         "versions": {"skills": __version__, "keras": keras.__version__},
         "data": {

@@ -12,6 +12,7 @@ import keras
 from skills.models.base import SequenceClassifier
 from skills.models.layers import TemporalAttention, check_int, check_rate
 from skills.models.transformer import TransformerModel
+from skills.training import recurrent_dtype
 
 __all__ = ["AttentionLSTMModel", "TransformerModel", "attention_lstm_network"]
 
@@ -28,8 +29,9 @@ def attention_lstm_network(x, *, lstm_units, attention_units, dropout_rate, bidi
     units = int(lstm_units)
 
     def recurrent(width, name):
-        layer = keras.layers.LSTM(width, return_sequences=True, name=name)
-        return keras.layers.Bidirectional(layer, name=f"bi_{name}") if bidirectional else layer
+        dtype = recurrent_dtype()  # float32 under jax when mixed: its cuDNN kernels take no float16
+        layer = keras.layers.LSTM(width, return_sequences=True, name=name, dtype=dtype)
+        return keras.layers.Bidirectional(layer, name=f"bi_{name}", dtype=dtype) if bidirectional else layer
 
     first = keras.layers.Dropout(dropout_rate, name="lstm_1_dropout")(recurrent(units, "lstm_1")(x))
     second = recurrent(units // 2, "lstm_2")(first)  # (b, T, units//2 [*2])

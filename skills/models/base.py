@@ -30,7 +30,7 @@ from skills.metrics import classification_metrics
 from skills.models import saving
 from skills.models.layers import TemporalAttention, check_int
 from skills.models.saving import MODEL_CLASSES, ModelFileError, model_class, read_metadata
-from skills.training import TrainConfig, train
+from skills.training import TrainConfig, choose_precision, train
 
 __all__ = ["SequenceClassifier", "ModelFileError", "read_metadata", "model_class", "MODEL_CLASSES"]
 
@@ -163,11 +163,12 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                 raise self._error(f"warm_start needs the model's features {self.feature_names_}, got {feature_names}")
             scaler, network = self.scaler_, self.network_
             build = lambda: network  # noqa: E731
-        result = train(build, train_data, validation, config, callbacks=callbacks)
+        precision, reason = choose_precision(config.precision, type(self).__name__)  # "auto": for this network
+        result = train(build, train_data, validation, config.replace(precision=precision), callbacks=callbacks)
         history = {k: [float(v) for v in values] for k, values in result.history.history.items()}
         metadata = saving.make_metadata(
             type(self).__name__, self.get_params(), feature_names, scaler, label_rule=label_rule, data=described,
-            training=saving.training_record(config, result.precision, result.epochs_run),
+            training=saving.training_record(config, result.precision, result.epochs_run, reason),
         )
         self._set_state(result.network, metadata, result.precision, path=None)
         self.history_ = history

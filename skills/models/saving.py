@@ -11,7 +11,7 @@ The record sits in the root attribute ``skills_metadata`` of an ``.h5`` file and
               "split_sizes": {"train": n, "val": n, "test": n},
               "cross_section": "none" | "rank" | "zscore"} or null (fitted on arrays),
      "training": {"epochs", "batch_size", "learning_rate", "optimizer", "lr_schedule", "clipnorm",
-                  "patience", "class_weight", "seed", "precision", "epochs_run"},
+                  "patience", "class_weight", "seed", "precision", "precision_reason", "epochs_run"},
      "versions": {"skills", "keras", "backend"},
      "trading": {"confidence_threshold", "down_threshold", "rule": "top_share", "share", "chosen_on": "val",
                  "n_val", "val_dates": [first, last] or null} or null}
@@ -51,7 +51,7 @@ FORMAT_VERSION = 2
 METADATA_ATTR = "skills_metadata"  # root attribute of an .h5 file
 METADATA_MEMBER = "skills_metadata.json"  # member of a .keras zip
 SUFFIXES = (".h5", ".keras")
-TRAINING_KEYS = (*TrainConfig().hyperparameters(), "precision", "epochs_run")
+TRAINING_KEYS = (*TrainConfig().hyperparameters(), "precision", "precision_reason", "epochs_run")
 
 MODEL_CLASSES: dict[str, type] = {}  # filled by SequenceClassifier.__init_subclass__
 
@@ -115,9 +115,11 @@ def data_record(data) -> dict:
     }
 
 
-def training_record(config, precision: str, epochs_run: int) -> dict:
-    """The ``training`` block: `TrainConfig.hyperparameters`, the resolved precision and the epochs run."""
-    return {**config.hyperparameters(), "precision": precision, "epochs_run": int(epochs_run)}
+def training_record(config, precision: str, epochs_run: int, precision_reason: str | None = None) -> dict:
+    """The ``training`` block: `TrainConfig.hyperparameters`, the resolved precision, why it was chosen
+    (``precision_reason``: ``"asked for"``, or the measurement ``"auto"`` went by) and the epochs run."""
+    return {**config.hyperparameters(), "precision": precision, "precision_reason": precision_reason,
+            "epochs_run": int(epochs_run)}
 
 
 def trading_record(proba, dates=None, share=DEFAULT_TRADE_SHARE) -> dict | None:

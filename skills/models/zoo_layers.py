@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 
 from skills.models.layers import check_int
+from skills.training import recurrent_dtype
 
 __all__ = ["RNN_TYPES", "check_rnn_type", "recurrent_stack", "step_head"]
 
@@ -29,14 +30,16 @@ def recurrent_stack(x, *, units, num_layers, dropout_rate, name, rnn_type="gru",
     """``num_layers`` recurrent layers of ``units``, dropout between them (as ``torch.nn.GRU(dropout=...)``).
 
     Layers are named ``{name}_1``, ``{name}_2``, ...; the last returns the whole sequence when
-    ``last_sequences`` (``(batch, T, units)``), else its final output (``(batch, units)``).
+    ``last_sequences`` (``(batch, T, units)``), else its final output (``(batch, units)``). Under jax with a
+    mixed policy the layers keep float32 (`skills.training.recurrent_dtype`).
     """
     layer_class = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[check_rnn_type(rnn_type)]
     count = check_int("num_layers", num_layers)
     for index in range(count):
         last = index == count - 1
         options = {"reset_after": True} if layer_class is keras.layers.GRU else {}
-        x = layer_class(units, return_sequences=last_sequences or not last, name=f"{name}_{index + 1}", **options)(x)
+        x = layer_class(units, return_sequences=last_sequences or not last, name=f"{name}_{index + 1}",
+                        dtype=recurrent_dtype(), **options)(x)
         if not last and dropout_rate:
             x = keras.layers.Dropout(dropout_rate, name=f"{name}_{index + 1}_dropout")(x)
     return x

@@ -8,9 +8,13 @@ from skills.training.backup import TrainingBackup, TrainingError, remove_backup,
 from skills.training.config import BATCH_BY, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
 from skills.training.precision import (
     MEASURED_PRECISION,
+    Measurement,
+    choose_precision,
+    fastest_policy,
     gpu_available,
     precision_reason,
     precision_scope,
+    recurrent_dtype,
     resolve_precision,
 )
 from skills.training.trainer import TrainResult, balanced_class_weights, make_optimizer, train
@@ -24,6 +28,10 @@ __all__ = [
     "BATCH_BY",
     "resolve_precision",
     "precision_reason",
+    "choose_precision",
+    "fastest_policy",
+    "recurrent_dtype",
+    "Measurement",
     "MEASURED_PRECISION",
     "precision_scope",
     "gpu_available",

@@ -66,14 +66,15 @@ def test_training_report_records_model_data_metrics_and_files(fitted, tmp_path):
     report = training_report(model, data, results, name="attention_lstm", settings=settings,
                              timings={"train_s": 1.5}, files=files)
     assert json.loads(json.dumps(report)) == report  # JSON types only
-    assert list(report) == ["model", "model_class", "model_path", "params", "flags", "precision", "backend",
-                            "versions", "data", "test_metrics", "history", "timings", "files"]
+    assert list(report) == ["model", "model_class", "model_path", "params", "flags", "precision", "precision_reason",
+                            "backend", "versions", "data", "test_metrics", "history", "timings", "files"]
     assert report["model"] == "attention_lstm" and report["model_class"] == "AttentionLSTMModel"
     assert report["model_path"] == str(tmp_path / "m.keras") and report["files"]["curves"].endswith("curves.png")
     assert report["params"] == model.network_.count_params() > 0
     assert report["flags"] == {"data_path": str(tmp_path / "AAPL.csv"), "epochs": 1, "model": "attention_lstm",
                                "start": None, "tickers": ["AAPL"], "extra": {"seed": 3}}
     assert report["precision"] == "float32"  # no GPU here: the policy trained under
+    assert report["precision_reason"] == model.metadata_["training"]["precision_reason"] != ""
     assert report["data"] == {
         "path": str(tmp_path / "AAPL.csv"),
         "tickers": data.tickers,
