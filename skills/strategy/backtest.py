@@ -3,9 +3,11 @@ the equal-weight universe, each scored by backtrader's analyzers.
 
 The model predicts each ticker's bars once, in one batched call. The feeds handed to backtrader then start at
 the first bar that has a prediction (or at ``start``), so every metric, the strategy's and buy-and-hold's alike,
-covers the same tradable period. Buy-and-hold is a second backtrader run over the same feeds and broker
-settings: it buys ``stake`` of equity in each feed on its first bar and holds, and goes through the same
-analyzers, so no metric is computed two ways. With ``strategy="topk"`` the benchmark is `EqualWeight` on the
+covers the same tradable period. Buy-and-hold is traded within the strategy's own run: the analyzer
+`BuyAndHoldValue` keeps a second backtrader broker (same cash, commission and slippage) that buys ``stake`` of
+equity in each feed on the first bar where every feed has started, as the `BuyAndHold` strategy does, fills at
+the next open and holds; its returns, Sharpe ratio, drawdown and annual return follow the formulas of the
+analyzers the strategy's figures come from (backtrader's ``mathsupport``), so the benchmark costs no second run. With ``strategy="topk"`` the benchmark is `EqualWeight` on the
 top-k portfolio's rebalancing schedule, and the metrics add Qlib's: excess annual return, information ratio and
 turnover.
 """
@@ -13,10 +15,12 @@ turnover.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 import backtrader as bt
 import numpy as np
+from backtrader.mathsupport import average, standarddev
 import pandas as pd
 
 from skills.data.dataset import as_frames
@@ -32,7 +36,7 @@ from skills.strategy.ml_strategy import (
 )
 from skills.strategy.topk import EqualWeight, TopKStrategy, names_per_side
 
-__all__ = ["BacktestResult", "BuyAndHold", "METRIC_NAMES", "STRATEGIES", "TOPK_METRIC_NAMES", "format_metrics",
+__all__ = ["BacktestResult", "BuyAndHold", "BuyAndHoldValue", "METRIC_NAMES", "STRATEGIES", "TOPK_METRIC_NAMES", "format_metrics",
            "format_topk_metrics", "out_of_sample_start", "run_backtest"]
 
 log = logging.getLogger(__name__)
@@ -66,6 +70,45 @@ class BuyAndHold(bt.Strategy):
             if len(data) and data._name not in self.bought:
                 self.order_target_percent(data=data, target=self.stake)
                 self.bought.add(data._name)
+
+
+class BuyAndHoldValue(bt.Analyzer):
+    """`BuyAndHold` traded beside the run's own strategy, on a broker of its own: the value of that portfolio.
+
+    On the first bar where every feed has started it orders ``stake`` of equity in each feed at that bar's
+    close, sized as ``order_target_percent`` sizes them; the orders fill at the next bar's open with the given
+    commission and slippage, as they would in a separate run. ``get_analysis()`` is ``{datetime: value}``, one
+    entry per bar, each the value after that bar's fills at its close.
+    """
+
+    params = (
+        ("stake", None),  # fraction of equity per feed; None = 0.95 / number of feeds
+        ("cash", 100_000.0),
+        ("commission", 0.0),
+        ("slippage", 0.0),
+    )
+
+    def start(self):
+        self.stake = 0.95 / len(self.datas) if self.p.stake is None else float(self.p.stake)
+        self.holdings = bt.brokers.BackBroker()
+        self.holdings.setcash(self.p.cash)
+        self.holdings.setcommission(commission=self.p.commission)
+        if self.p.slippage:
+            self.holdings.set_slippage_perc(self.p.slippage)
+        self.holdings.start()
+        self.bought = False
+
+    def next(self):  # prenext and nextstart too: every bar of the run
+        holdings = self.holdings
+        holdings.next()  # fill what was ordered on the bar before, at this bar's open; value at its close
+        if not self.bought and all(len(data) for data in self.datas):
+            value = holdings.getvalue()
+            for data in self.datas:
+                size = holdings.getcommissioninfo(data).getsize(data.close[0], self.stake * value)
+                if size:
+                    holdings.buy(self.strategy, data, size=size, price=data.close[0])
+            self.bought = True
+        self.rets[self.strategy.datetime.datetime()] = holdings.getvalue()
 
 
 @dataclass
@@ -119,7 +162,8 @@ def _add_analyzers(cerebro, trades=True):
         cerebro.addanalyzer(bt.analyzers.Transactions, _name="transactions")
 
 
-def _run(feeds, strategy, cash, commission, slippage, **params):
+def _run(feeds, strategy, cash, commission, slippage, buy_and_hold=False, **params):
+    """One backtrader run of ``strategy``; with ``buy_and_hold`` also `BuyAndHoldValue` at ``params["stake"]``."""
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.broker.setcash(cash)
     cerebro.broker.setcommission(commission=commission)
@@ -129,7 +173,33 @@ def _run(feeds, strategy, cash, commission, slippage, **params):
         cerebro.adddata(ProbabilityData(dataname=frame, name=name))
     cerebro.addstrategy(strategy, **params)
     _add_analyzers(cerebro, trades=strategy not in (BuyAndHold, EqualWeight))
+    if buy_and_hold:
+        cerebro.addanalyzer(BuyAndHoldValue, _name="buy_and_hold", stake=params.get("stake"), cash=cash,
+                            commission=commission, slippage=slippage)
     return cerebro.run()[0]
+
+
+def _curve_metrics(values: dict, cash) -> tuple[dict, pd.Series]:
+    """The `_analyze` metrics of a portfolio from its value at each bar, by the formulas of the analyzers there:
+    TimeReturn (total, daily), Returns (annual, 252 days), SharpeRatio (daily, annualised, population
+    deviation, risk-free 0) and DrawDown (max, from the running peak)."""
+    value = list(values.values())
+    daily = [now / before - 1.0 for before, now in zip([float(cash)] + value[:-1], value)]
+    total = value[-1] / cash - 1.0
+    annual = math.expm1(math.log(value[-1] / cash) / len(value) * TRADING_DAYS) if value[-1] > 0 else None
+    try:
+        mean = average(daily)
+        sharpe = math.sqrt(TRADING_DAYS) * mean / standarddev(daily, avgx=mean)
+    except ZeroDivisionError:
+        sharpe = None
+    peak, drawdown = float("-inf"), 0.0
+    for now in value:
+        peak = max(peak, now)
+        drawdown = max(drawdown, 100.0 * (peak - now) / peak)
+    metrics = {"total_return": _none_if_nan(total), "annual_return": _none_if_nan(annual),
+               "sharpe": _none_if_nan(sharpe), "max_drawdown": _none_if_nan(drawdown / 100.0)}
+    equity = pd.Series(value, index=pd.DatetimeIndex(list(values), name="date"), dtype=float)
+    return metrics, equity
 
 
 def _none_if_nan(value):
@@ -274,11 +344,10 @@ def run_backtest(model, data, confidence_threshold=None, cash=100_000, commissio
     feeds = _feeds(model, data, start, end)
     calls = 0 if model is None else len(feeds)
     # the feeds carry the probabilities; the model is passed for its stored thresholds only
-    strat = _run(feeds, MLStrategy, cash, commission, slippage, model=model,
+    strat = _run(feeds, MLStrategy, cash, commission, slippage, buy_and_hold=True, model=model,
                  confidence_threshold=confidence_threshold, **params)
     metrics, equity, orders, analyzers = _analyze(strat, cash)
-    bh = _run(feeds, BuyAndHold, cash, commission, slippage, stake=params.get("stake"))
-    bh_metrics, bh_equity, _, _ = _analyze(bh, cash)
+    bh_metrics, bh_equity = _curve_metrics(analyzers.pop("buy_and_hold"), cash)
     metrics.update({f"buy_and_hold_{k}": bh_metrics[k] for k in ("annual_return", "sharpe", "max_drawdown")})
     metrics["buy_and_hold_return"] = bh_metrics["total_return"]
     metrics = {name: metrics[name] for name in METRIC_NAMES}
