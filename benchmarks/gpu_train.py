@@ -21,6 +21,11 @@ of the Keras backend are watched: ``recurrent_path`` counts the calls served by 
 cuDNN kernels (``backend.lstm`` / ``backend.bidirectional_lstm``) and those that fell back to the
 generic per-step loop (on a GPU every call should be cuDNN; on a CPU none can be).
 
+``--torch-side`` (on by default when torch imports; ``--no-torch-side`` skips it) trains the same network written
+in plain PyTorch (`_torch_attention_lstm`) on the same windows and device, in float32 and AMP, at each batch
+size, and ``ratios_to_plain_pytorch`` sets each Keras run beside it (Keras samples/s over PyTorch's; a mixed
+policy is set beside AMP, float32 beside float32).
+
 ``--out DIR`` keeps, for each precision, the model trained at the largest batch size as ``.keras``
 and ``.h5``, the first 256 windows, and the probabilities of both the trained network and the files
 loaded back on that machine. ``--check DIR`` loads each file here and compares.
@@ -54,6 +59,8 @@ def parse_args(argv=None):
     parser.add_argument("--data", default=str(DATA_DIR))
     parser.add_argument("--out", help="folder for the trained model files and their expected probabilities")
     parser.add_argument("--check", metavar="DIR", help="load the files of an --out folder here and compare")
+    parser.add_argument("--torch-side", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the plain-PyTorch Attention-LSTM (default: on, when torch imports)")
     return parser.parse_args(argv)
 
 
@@ -165,6 +172,33 @@ def train_runs(args, X, y):
     return runs, trained
 
 
+def torch_side(args, X, y, scaler) -> list | str:
+    """The plain-PyTorch Attention-LSTM at each batch size, float32 and AMP; or why it was skipped."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as error:
+        return f"skipped: {error}"
+    from _torch_attention_lstm import train_speed
+
+    runs = []
+    for amp in (False, True):
+        for batch_size in sorted(args.batch_sizes):
+            log(f"plain PyTorch, {'AMP' if amp else 'float32'}, batch {batch_size}")
+            runs.append(train_speed(X, y, scaler.offset, scaler.scale, batch_size, amp, args.epochs))
+    return runs
+
+
+def ratios(keras_runs, torch_runs) -> dict:
+    """``"{policy} @ {batch}"``: Keras samples/s over plain PyTorch's (mixed beside AMP, float32 beside float32)."""
+    plain = {(r["precision"] != "float32", r["batch_size"]): r["train_samples_per_s"] for r in torch_runs}
+    out = {}
+    for run in keras_runs:
+        reference = plain.get((run["precision"] != "float32", run["batch_size"]))
+        if reference:
+            out[f"{run['precision']} @ {run['batch_size']}"] = round(run["train_samples_per_s"] / reference, 3)
+    return out
+
+
 def save_runs(trained, X, out: Path) -> dict:
     """Model files plus the windows and probabilities a later ``--check`` compares against."""
     from skills.models import load_model
@@ -218,9 +252,13 @@ def main(argv=None) -> None:
         return
     if not result["device"]["gpu"]:
         result["note"] = "no GPU visible to this backend: these are CPU figures (a smoke run)"
-    X, y, _ = real_windows(args.data, args.windows, args.sequence_length)
+    X, y, scaler = real_windows(args.data, args.windows, args.sequence_length)
     result["setup"] = {"windows": len(X), "window_shape": list(X.shape[1:]), "timed_epochs": args.epochs}
     result["runs"], trained = train_runs(args, X, y)
+    if args.torch_side:
+        result["plain_pytorch"] = torch_side(args, X, y, scaler)
+        if isinstance(result["plain_pytorch"], list):
+            result["ratios_to_plain_pytorch"] = ratios(result["runs"], result["plain_pytorch"])
     if args.out:
         result["saved"] = save_runs(trained, X, Path(args.out))
     emit(result)

@@ -7,9 +7,9 @@ covers the same tradable period. Buy-and-hold is traded within the strategy's ow
 `BuyAndHoldValue` keeps a second backtrader broker (same cash, commission and slippage) that buys ``stake`` of
 equity in each feed on the first bar where every feed has started, as the `BuyAndHold` strategy does, fills at
 the next open and holds; its returns, Sharpe ratio, drawdown and annual return follow the formulas of the
-analyzers the strategy's figures come from (backtrader's ``mathsupport``), so the benchmark costs no second run. With ``strategy="topk"`` the benchmark is `EqualWeight` on the
-top-k portfolio's rebalancing schedule, and the metrics add Qlib's: excess annual return, information ratio and
-turnover.
+analyzers the strategy's figures come from (backtrader's ``mathsupport``), so the benchmark costs no second run.
+With ``strategy="topk"`` the benchmark is `EqualWeight` (a second run) on the top-k portfolio's rebalancing
+schedule, and the metrics add Qlib's: excess annual return, information ratio and turnover.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import backtrader as bt
 import numpy as np
-from backtrader.mathsupport import average, standarddev
 import pandas as pd
+from backtrader.mathsupport import average, standarddev
 
 from skills.data.dataset import as_frames
 from skills.data.io import DataError
@@ -36,8 +36,8 @@ from skills.strategy.ml_strategy import (
 )
 from skills.strategy.topk import EqualWeight, TopKStrategy, names_per_side
 
-__all__ = ["BacktestResult", "BuyAndHold", "BuyAndHoldValue", "METRIC_NAMES", "STRATEGIES", "TOPK_METRIC_NAMES", "format_metrics",
-           "format_topk_metrics", "out_of_sample_start", "run_backtest"]
+__all__ = ["BacktestResult", "BuyAndHold", "BuyAndHoldValue", "METRIC_NAMES", "STRATEGIES", "TOPK_METRIC_NAMES",
+           "format_metrics", "format_topk_metrics", "out_of_sample_start", "run_backtest"]
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Mixed precision on the active Keras backend: every policy trains and loads back under float32, recurrent
 layers keep float32 under jax, and ``"auto"`` never picks a policy its own measurement found slower.
 
-Run under each backend: ``KERAS_BACKEND=jax|tensorflow|torch python -m pytest tests/training/test_precision_backends.py``.
+Run under each backend: ``KERAS_BACKEND=jax|tensorflow|torch pytest tests/training/test_precision_backends.py``.
 """
 
 import keras
