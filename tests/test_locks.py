@@ -27,8 +27,8 @@ def holder():
     started = []
 
     def hold(path):
-        process = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(ROOT / "skills" / "_lock.py")], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+        process = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(ROOT / "skills" / "_lock.py")],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
         started.append(process)
         assert process.stdout.readline().strip() == "held"
         return process
