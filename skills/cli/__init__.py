@@ -12,6 +12,7 @@ import sys
 import traceback
 import warnings
 
+from skills._lock import LockedError
 from skills.cli import commands, train
 from skills.cli.parser import UsageError, build_parser, parse_args
 from skills.data import DataError
@@ -36,7 +37,7 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():  # a warning is one line too, and the handler is restored after
             warnings.showwarning = lambda message, *rest, **kw: print(f"warning: {message}", file=sys.stderr)
             return COMMANDS[args.command](args)
-    except (DataError, ModelFileError, UsageError, TrainingError) as exc:
+    except (DataError, ModelFileError, UsageError, TrainingError, LockedError) as exc:
         print(f"skills {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ from skills.cli.parser import (
     check_output,
     check_strategy_flags,
     names,
+    ray_options,
     write_json,
 )
 from skills.cli.train import fit_options, new_model, prepare_options, topk_defaults
@@ -164,6 +165,7 @@ def compare(args) -> int:
     for name in models:
         new_model(name, args)  # a bad hyperparameter fails now, not after the first fold
     resolve_features(args.features)  # a bad --features fails now
+    parallel = ray_options(args)  # None: serial, in this process
     started = time.perf_counter()
     bars = load_bars(args)
     tickers = sorted(as_frames(bars))
@@ -174,16 +176,24 @@ def compare(args) -> int:
     if topk:
         k, n_drop = topk_defaults(len(tickers), args.k, args.n_drop)
         topk_options = dict(k=k, n_drop=n_drop, rebalance=args.rebalance, commission=args.commission)
-    report = walk_forward(
-        folds, {name: (lambda name=name: new_model(name, args)) for name in models}, bars=bars, baselines=baselines,
-        fit_options={**fit_options(args), "verbose": 0},
-        backtest_options=dict(confidence_threshold=args.confidence_threshold, commission=args.commission),
-        topk_options=topk_options, seed=args.seed)
+    try:
+        report = walk_forward(
+            folds, {name: (lambda name=name: new_model(name, args)) for name in models}, bars=bars,
+            baselines=baselines, fit_options={**fit_options(args), "verbose": 0},
+            backtest_options=dict(confidence_threshold=args.confidence_threshold, commission=args.commission),
+            topk_options=topk_options, seed=args.seed, parallel=parallel)
+    except ConnectionError as exc:  # only Ray attaching to --address / RAY_ADDRESS raises it here
+        raise UsageError(str(exc)) from None
     seconds = time.perf_counter() - started
     blocks = ", ".join(f"{fold['dates']['test'][0]} .. {fold['dates']['test'][1]}" for fold in report["folds"])
     where = ", ".join(tickers) if len(tickers) <= 12 else f"{len(tickers)} tickers ({', '.join(tickers[:5])}, ...)"
     print(f"\nWalk-forward over {where}: {args.n_splits} {args.mode} folds, test blocks {blocks}; "
           f"{seconds / 60:.0f} min")
+    if parallel is not None:
+        place = (f"a local Ray, {parallel.workers} at once" if parallel.workers is not None
+                 else f"the Ray cluster at {parallel.resolved_address()}")
+        print(f"{len(folds) * (len(models) + len(baselines))} fold x model tasks on {place}, "
+              f"{parallel.cpus_per_task:g} CPU / {parallel.gpus_per_task:g} GPU each")
     if topk:
         basis = {r["ic_basis"] for fold in report["folds"] for r in fold["results"].values()}
         print(f"mean ± std over folds; IC: {' / '.join(sorted(basis))} cross-sectional, score P(up) - P(down); "

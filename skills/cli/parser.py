@@ -301,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="topk: replace at most this many holdings per rebalance (default: k / 5, at least 1)")
     g.add_argument("--rebalance", type=_positive_int, default=5, help="topk: rebalance every N bars")
     g.add_argument("--commission", type=_fraction, default=0.001, help="fraction of each fill's value")
+    add_ray_flags(compare.add_argument_group("scale-out on Ray (each fold x model is one task)"))
     g = compare.add_argument_group("output")
     g.add_argument("--json", metavar="PATH", default=None, help="write every fold's figures and the summary as JSON")
     g.add_argument("--plot", metavar="PNG", default=None, help="save macro-F1, IC and Sharpe per model")
@@ -319,6 +320,55 @@ def parse_args(argv=None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     if args.command in ("backtest", "attention") and args.model_path is None:
         parser.error(f"{args.command}: the following arguments are required: --model-path")
     return parser, args
+
+
+# -- scale-out on Ray --------------------------------------------------------------------------------------------
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def add_ray_flags(g) -> None:
+    """``--workers``, ``--address``, ``--cpus-per-task``, ``--gpus-per-task`` (see `ray_options`)."""
+    g.add_argument("--workers", type=_positive_int, default=None,
+                   help="run the tasks on a local Ray started inside the command, this many at once (default: "
+                        "serial, in this process)")
+    g.add_argument("--address", default=None,
+                   help="run the tasks on a running Ray cluster: 'auto', HOST:6379 or ray://HOST:10001 (default: "
+                        "$RAY_ADDRESS when set, unless --workers is given)")
+    g.add_argument("--cpus-per-task", type=_positive_float, default=None,
+                   help="CPUs Ray reserves for each task (default 1)")
+    g.add_argument("--gpus-per-task", type=_non_negative_float, default=None,
+                   help="GPUs Ray reserves for each task, e.g. 0.5 to share one GPU between two (default 0)")
+
+
+def ray_options(args):
+    """The `RayOptions` the scale-out flags ask for, or None for a serial run (no flag and no RAY_ADDRESS).
+
+    Raises:
+        UsageError: --workers with --address, or a per-task resource without Ray.
+    """
+    import os
+
+    from skills.evaluation.parallel import RayOptions
+
+    address = args.address or os.environ.get("RAY_ADDRESS") or None
+    if args.workers is not None and args.address is not None:
+        raise UsageError("--workers starts a local Ray; with --address the cluster's resources decide how many "
+                         "tasks run at once: give one of them")
+    if args.workers is None and address is None:
+        given = [flag for flag in ("--cpus-per-task", "--gpus-per-task")
+                 if getattr(args, flag[2:].replace("-", "_")) is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} only with --workers N or --address ADDR (a run on Ray)")
+        return None
+    return RayOptions(workers=args.workers, address=None if args.workers is not None else address,
+                      cpus_per_task=1 if args.cpus_per_task is None else args.cpus_per_task,
+                      gpus_per_task=0 if args.gpus_per_task is None else args.gpus_per_task)
 
 
 # -- checks of flag values, and output --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from skills._atomic import write_together
+from skills._lock import exclusive_lock
 from skills.cli.loading import load_bars, resolve_features
 from skills.cli.parser import NETWORK_FLAGS, TOPK_MIN_TICKERS, UsageError, check_data_path, write_json
 from skills.data import DataError, prepare_dataset
@@ -105,10 +106,16 @@ def _log_precision(requested: str, network: str) -> str:
 
 
 def train(args) -> int:
-    """Train, then write the model, its report and two plots together, and print the test table."""
+    """Train, then write the model, its report and two plots together, and print the test table. The model path
+    is locked for the whole run: a second run writing the same file (or its backup) stops at once."""
+    if Path(args.model_path).suffix not in (".h5", ".keras"):
+        raise UsageError(f"--model-path must end in .h5 or .keras, got {args.model_path}")
+    with exclusive_lock(args.model_path, "model file"):
+        return _train(args)
+
+
+def _train(args) -> int:
     model_path = Path(args.model_path)
-    if model_path.suffix not in (".h5", ".keras"):
-        raise UsageError(f"--model-path must end in .h5 or .keras, got {model_path}")
     check_data_path(args.data_path)
     stem = model_path.with_suffix("")
     report_path = Path(f"{stem}.report.json")

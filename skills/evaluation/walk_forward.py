@@ -160,7 +160,7 @@ def _score(predictor, fold, bars, backtest_options, topk_options=None):
 
 
 def walk_forward(folds, models, *, bars=None, baselines=("majority", "lightgbm"), fit_options=None,
-                 backtest_options=None, topk_options=None, seed=0):
+                 backtest_options=None, topk_options=None, seed=0, parallel=None):
     """Fit every model on each fold's past, score it on the fold's next block, beside the baselines.
 
     Each fold (e.g. from `skills.data.prepare_walk_forward`) trains a new model on its training split, with
@@ -185,6 +185,11 @@ def walk_forward(folds, models, *, bars=None, baselines=("majority", "lightgbm")
             keyword arguments (`k`, `n_drop`, `rebalance`, `commission`, ...) instead of per-ticker backtests;
             the `TOPK_KEYS` are then set and the `BACKTEST_KEYS` None (and the reverse without it).
         seed (int, default 0): LightGBM's seed.
+        parallel (skills.evaluation.parallel.RayOptions, optional): run every fold × model and fold × baseline
+            as a Ray task (`ray_map`): on a local Ray started for the call, or on a cluster by address. The folds
+            and bars go to Ray's object store once. The report is the serial one, figure for figure (only the
+            timings differ): each fit is seeded from ``fit_options["seed"]`` alone and every task sizes its
+            thread pools the same way.
 
     Returns:
         dict: `folds`, one entry per fold with its `dates`, `windows`, `tickers` and `results` (`{name:
@@ -206,32 +211,58 @@ def walk_forward(folds, models, *, bars=None, baselines=("majority", "lightgbm")
     if clash:
         raise ValueError(f"model name(s) {clash} clash with baseline names")
     fit_options, backtest_options = dict(fit_options or {}), dict(backtest_options or {})
+    names = list(models) + baselines
+    calls = [(folds, index, name, models.get(name), bars, fit_options, backtest_options, topk_options, seed)
+             for index in range(len(folds)) for name in names]
+
+    def report(position, result):
+        index, name = divmod(position, len(names))
+        if name < len(models):
+            _log_fitted(index + 1, len(folds), names[name], result, topk_options is not None)
+
+    if parallel is None:
+        results = []
+        for position, call in enumerate(calls):
+            results.append(fold_result(*call))
+            report(position, results[-1])
+    else:
+        from skills.evaluation.parallel import ray_map  # Ray is imported only when asked for
+
+        results = ray_map(fold_result, calls, parallel, on_result=report)
     records = []
-    for number, fold in enumerate(folds, start=1):
-        results = {}
-        for name, make in models.items():
-            started = time.perf_counter()
-            model = make().fit(fold, **fit_options)
-            fit_seconds = time.perf_counter() - started
-            results[name] = {**_score(model, fold, bars, backtest_options, topk_options),
-                             "epochs_run": len(getattr(model, "history_", {}).get("loss", [])),
-                             "fit_seconds": round(fit_seconds, 1)}
-            trading = ("top-k excess", "excess_annual_return") if topk_options is not None else ("Sharpe", "sharpe")
-            log.info("fold %d/%d %-22s macro-F1 %.3f  rank IC %s  %s %s  (%d epochs, %.0f s)", number, len(folds),
-                     name, results[name]["macro_f1"], _fmt(results[name]["rank_ic"]), trading[0],
-                     _fmt(results[name][trading[1]]), results[name]["epochs_run"], fit_seconds)
-        for name in baselines:
-            baseline = make_baseline(name, seed=seed, feature_names=fold.feature_names,
-                                     sequence_length=fold.sequence_length).fit(fold.train.X, fold.train.y)
-            results[name] = _score(baseline, fold, bars, backtest_options, topk_options)
+    for index, fold in enumerate(folds):
         records.append({
-            "fold": number,
+            "fold": index + 1,
             "dates": fold.bounds.to_dict(),
             "windows": {split.name: len(split) for split in (fold.train, fold.val, fold.test)},
             "tickers": sorted(set(fold.test.tickers.tolist())),
-            "results": results,
+            "results": dict(zip(names, results[index * len(names):(index + 1) * len(names)])),
         })
     return {"folds": records, "summary": summarise(records)}
+
+
+def fold_result(folds, index, name, make, bars, fit_options, backtest_options, topk_options, seed):
+    """One entry of `walk_forward`: a new model from ``make()`` (or, when ``make`` is None, the baseline
+    ``name``) fitted on ``folds[index]`` and scored on its test block. Everything it computes depends on its
+    arguments only (the trainer seeds each fit), so a Ray task gives what the serial loop gives."""
+    fold = folds[index]
+    if make is None:
+        baseline = make_baseline(name, seed=seed, feature_names=fold.feature_names,
+                                 sequence_length=fold.sequence_length).fit(fold.train.X, fold.train.y)
+        return _score(baseline, fold, bars, backtest_options, topk_options)
+    started = time.perf_counter()
+    model = make().fit(fold, **fit_options)
+    fit_seconds = time.perf_counter() - started
+    return {**_score(model, fold, bars, backtest_options, topk_options),
+            "epochs_run": len(getattr(model, "history_", {}).get("loss", [])),
+            "fit_seconds": round(fit_seconds, 1)}
+
+
+def _log_fitted(number, n_folds, name, result, topk):
+    trading = ("top-k excess", "excess_annual_return") if topk else ("Sharpe", "sharpe")
+    log.info("fold %d/%d %-22s macro-F1 %.3f  rank IC %s  %s %s  (%d epochs, %.0f s)", number, n_folds, name,
+             result["macro_f1"], _fmt(result["rank_ic"]), trading[0], _fmt(result[trading[1]]),
+             result["epochs_run"], result["fit_seconds"])
 
 
 def _fmt(value, digits=3):

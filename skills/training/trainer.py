@@ -7,12 +7,14 @@ Models differ only in their network-building function; everything that compiles 
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
 import keras
 import numpy as np
 
+from skills._lock import exclusive_lock
 from skills.data.windows import WindowDataset
 from skills.training.backup import TrainingBackup, TrainingError, all_finite, run_fingerprint
 from skills.training.config import TrainConfig
@@ -146,13 +148,16 @@ def train(
         ValueError: empty training data or a bad option.
         TrainingError: the loss became NaN before any epoch finished (no weights worth keeping),
             or ``config.backup_dir`` holds a backup of a different run.
+        skills._lock.LockedError: another run is training into ``config.backup_dir`` (it is locked for the
+            whole fit); nothing was written.
     """
     config = config or TrainConfig()
     if len(_labels(train_data)) == 0:
         raise ValueError("the training data holds no windows")
     if validation_data is not None and len(_labels(validation_data)) == 0:
         validation_data = None
-    with precision_scope(config.precision) as precision:
+    backup_lock = exclusive_lock(config.backup_dir, "training backup") if config.backup_dir else nullcontext()
+    with backup_lock, precision_scope(config.precision) as precision:  # one run per backup folder at a time
         log.info("training under dtype policy %s (backend %s)", precision, keras.backend.backend())
         if config.seed is not None:
             keras.utils.set_random_seed(int(config.seed))
