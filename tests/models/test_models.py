@@ -100,7 +100,8 @@ def test_fit_on_arrays_with_training_options(small_data):
     assert model.feature_names_ == [f"feature_{i}" for i in range(X.shape[-1])]
     # the network's Normalization holds the training statistics
     norm = model.network_.get_layer("normalization")
-    np.testing.assert_allclose(np.ravel(keras.ops.convert_to_numpy(norm.mean)), X.reshape(-1, X.shape[-1]).mean(axis=0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.ravel(keras.ops.convert_to_numpy(norm.mean)), X.reshape(-1, X.shape[-1]).mean(axis=0),
+                               rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.slow
