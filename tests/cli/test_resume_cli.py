@@ -102,12 +102,17 @@ def _resumed_line(path, state):
 FILES = ["m.confusion.png", "m.curves.png", "m.h5", "m.report.json"]
 
 
+def _unlocked(folder):
+    return sorted(p.name for p in folder.iterdir() if p.suffix != ".lock")
+
+
 @pytest.mark.slow
 def test_a_run_killed_after_epoch_1_resumes_at_epoch_2_and_ends_as_if_never_killed(csv, tmp_path, uninterrupted):
     path = tmp_path / "m.h5"
     state = _kill_after_first_epoch(csv, path)
     assert 1 <= state["epochs_done"] == state["epoch"] < 3  # 1 unless the machine stalled the poll
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.backup"]  # no model, report or plot yet
+    # no model, report or plot yet; a killed run leaves its lock sidecars, released by the OS (the rerun removes them)
+    assert _unlocked(tmp_path) == ["m.backup"]
     done, report = _train(csv, path)  # the same command again
     assert [line for line in done.stderr.splitlines() if "resuming" in line] == [_resumed_line(path, state)]
     assert sorted(p.name for p in tmp_path.iterdir()) == FILES  # and the backup is gone
@@ -123,7 +128,7 @@ def test_a_backup_of_another_run_is_refused_and_kept_then_resume_finishes_it(csv
     assert main([*argv, "--learning-rate", "0.002"]) == 2  # not the command that wrote the backup
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds a backup of a different run" in err[0] and "delete" in err[0]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.backup"]
+    assert _unlocked(tmp_path) == ["m.backup"]
     assert json.loads((path.with_suffix(".backup") / "state.json").read_text()) == state  # nothing lost
     assert main([*argv, "--resume"]) == 0  # --resume continues the killed run (there is no model file yet)
     err = capsys.readouterr().err
