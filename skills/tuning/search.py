@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,6 +159,45 @@ def _check_same_search(out: Path, description: dict) -> None:
                           f"with the same command, or give another --out")
 
 
+@contextmanager
+def _locked(out: Path):
+    """Hold ``out/.lock`` (this process's id) while the search runs; a second search on ``out`` is refused while
+    the first one's process is alive, and a lock left by a killed one is taken over."""
+    path = out / ".lock"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                owner = int(path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            if owner and owner != os.getpid() and _alive(owner):
+                raise TuningError(f"{out} is in use by another search (process {owner}); wait for it to end, or "
+                                  f"give another --out") from None
+            path.unlink(missing_ok=True)  # left by a killed search
+            continue
+        with os.fdopen(fd, "w") as handle:
+            handle.write(str(os.getpid()))
+        break
+    else:
+        raise TuningError(f"{out}: could not take {path}")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
 def refit_best(bars, setup: Setup, config: dict, path: Path, test_fraction: float = 0.15):
     """Train ``config`` as ``train`` would (chronological train / validation / test split, the same options) and
     save it to ``path``; returns the model and `split_metrics` on its validation split."""
@@ -214,15 +254,10 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
         TuneResult.
 
     Raises:
-        TuningError: ``out`` holds a search with other settings, or a bad ``metric``.
+        TuningError: ``out`` holds a search with other settings or is in use by another search, or a bad
+            ``metric``.
         DataError: a bad space entry, or data too short for the folds.
     """
-    import optuna
-    import ray
-    from ray import tune as ray_tune
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
-
     if metric not in METRICS:
         raise TuningError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
     started = time.perf_counter()
@@ -233,7 +268,26 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
     direction = METRICS[metric]
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    _check_same_search(out, _description(setup, space, trials, data))
+    with _locked(out):
+        _check_same_search(out, _description(setup, space, trials, data))
+        return _search(model, data, out=out, setup=setup, space=space, trials=trials, direction=direction,
+                       cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, address=address,
+                       num_cpus=num_cpus, seed=seed, grace_period=grace_period, reduction_factor=reduction_factor,
+                       points_to_evaluate=points_to_evaluate, refit=refit, test_fraction=test_fraction, quiet=quiet,
+                       started=started)
+
+
+def _search(model, data, *, out, setup, space, trials, direction, cpus_per_trial, gpus_per_trial, address,
+            num_cpus, seed, grace_period, reduction_factor, points_to_evaluate, refit, test_fraction, quiet,
+            started) -> TuneResult:
+    """`tune` once ``out`` is locked and checked."""
+    import optuna
+    import ray
+    from ray import tune as ray_tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    metric, folds, epochs = setup.metric, setup.folds, setup.epochs
     keys = list(space)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Ray's own progress table off at verbose=0; ours prints
     optuna.logging.set_verbosity(optuna.logging.WARNING)
