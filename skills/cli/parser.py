@@ -58,6 +58,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _at_least_two(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 2, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -323,7 +330,7 @@ def _add_tune_parser(sub) -> None:
     g = tune.add_argument_group("search")
     g.add_argument("--model", choices=MODEL_NAMES, default=MODEL_NAMES[0], help="architecture")
     g.add_argument("--trials", type=_positive_int, default=20, help="configurations to try")
-    g.add_argument("--folds", type=_positive_int, default=3,
+    g.add_argument("--folds", type=_at_least_two, default=3,
                    help="walk-forward folds; each trial is scored on every fold's validation split")
     g.add_argument("--mode", choices=WALK_FORWARD_MODES, default=WALK_FORWARD_MODES[0], help="training window")
     g.add_argument("--metric", choices=("auto", "log_loss", "rank_ic"), default="auto",

@@ -50,6 +50,9 @@ def run(args) -> int:
           f" is better)")
     print(result.table)
     out = Path(args.out)
+    if result.interrupted:
+        print(f"\nthe search was interrupted; run the same command again to resume it from {out}")
+        return 130
     if result.best_config is None:
         print(f"\nno trial finished; the trials and their errors are in {out / 'trials.csv'}")
         return 1

@@ -47,6 +47,8 @@ class TuneResult:
         refit_validation: `split_metrics` of the refitted model on its validation split, or None.
         metric, direction: the objective and ``"min"`` / ``"max"``.
         restored: True when the search resumed one found in ``out``.
+        interrupted: True when the search was stopped (Ctrl+C) before every trial ended: nothing is refitted and
+            no best configuration is written; call `tune` again to resume it.
         seconds: wall time of the search and the refit.
         table: the printed table of trials.
     """
@@ -60,6 +62,7 @@ class TuneResult:
     metric: str
     direction: str
     restored: bool
+    interrupted: bool
     seconds: float
     table: str
 
@@ -231,7 +234,7 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
         model: architecture name (`skills.models.MODEL_NAMES`).
         data: OHLCV bars: a frame, or a dict of frames / `Universe` (see `skills.data.prepare_walk_forward`).
         trials: configurations to try.
-        folds: walk-forward folds (``n_splits``); epochs: epochs per fold.
+        folds: walk-forward folds (``n_splits``, at least 2); epochs: epochs per fold.
         out: folder for the results.
         space: entries replacing the architecture's default space (`skills.tuning.space.search_space`).
         metric: ``"log_loss"`` (minimised) or ``"rank_ic"`` (maximised; a universe with ``label="cross_section"``).
@@ -254,12 +257,14 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
         TuneResult.
 
     Raises:
-        TuningError: ``out`` holds a search with other settings or is in use by another search, or a bad
-            ``metric``.
+        TuningError: ``out`` holds a search with other settings or is in use by another search, a bad ``metric``,
+            or fewer than 2 folds.
         DataError: a bad space entry, or data too short for the folds.
     """
     if metric not in METRICS:
         raise TuningError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    if int(folds) < 2:
+        raise TuningError(f"a walk-forward needs at least 2 folds, got {folds}")
     started = time.perf_counter()
     space = search_space(model, space)
     setup = Setup(model=model, folds=int(folds), epochs=int(epochs), metric=metric, mode=mode,
@@ -325,14 +330,15 @@ def _search(model, data, *, out, setup, space, trials, direction, cpus_per_trial
         ray_log.setLevel(logging.CRITICAL)  # a failed trial's traceback is kept in out/search; the table says why
         try:
             tuner.fit()
+            rows = trial_rows(ray_tune.ExperimentAnalysis(str(path)).trials, keys)
         finally:
             ray_log.setLevel(level)
-        rows = trial_rows(ray_tune.ExperimentAnalysis(str(path)).trials, keys)
     finally:
         if started_ray:
             ray.shutdown()
     write_trials(out, rows, keys)
-    best = best_row(rows, direction)
+    interrupted = any(row["status"] in ("running", "pending") for row in rows)  # Ctrl+C: Ray Tune saved and stopped
+    best = None if interrupted else best_row(rows, direction)
     best_config = best_model = refit_validation = params = None
     if best is not None:
         params = {key: best[key] for key in keys}
@@ -349,6 +355,6 @@ def _search(model, data, *, out, setup, space, trials, direction, cpus_per_trial
                 tmp.write_text(json.dumps(summary, indent=1, default=str))
     return TuneResult(trials=trial_frame(rows, keys), best_config=best_config,
                       best_objective=None if best is None else best["objective"], best_params=params,
-                      best_model_path=best_model,
+                      best_model_path=best_model, interrupted=interrupted,
                       refit_validation=refit_validation, metric=metric, direction=direction, restored=restored,
                       seconds=time.perf_counter() - started, table=format_trials(rows, keys, direction))

@@ -41,3 +41,9 @@ def test_a_different_search_on_the_same_folder_is_refused(bars_csv, tmp_path):
     with pytest.raises(TuningError, match="holds a search with other settings .*folds.*give another --out"):
         _tune(bars, out)
     assert json.loads((out / "search.json").read_text()) == before and not (out / ".lock").exists()
+
+
+def test_one_fold_is_refused_before_ray_starts(bars_csv, tmp_path):
+    with pytest.raises(TuningError, match="at least 2 folds, got 1"):
+        _tune(load_ohlcv(bars_csv), tmp_path / "out", folds=1)
+    assert not (tmp_path / "out").exists()

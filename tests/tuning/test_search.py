@@ -62,7 +62,7 @@ def test_a_trial_that_raises_is_failed_and_the_others_finish(ray_session, bars_c
     space = {**TINY_SPACE, "num_layers": {"choice": [1, 0]}}  # 0 layers: the model refuses it
     points = [{"lstm_units": units, "num_layers": layers, "learning_rate": 1e-3, "dropout_rate": 0.1}
               for units, layers in ((4, 1), (8, 0), (8, 1))]
-    result = tune("lstm", load_ohlcv(bars_csv), trials=3, folds=1, epochs=1, out=tmp_path / "out", space=space,
+    result = tune("lstm", load_ohlcv(bars_csv), trials=3, folds=2, epochs=1, out=tmp_path / "out", space=space,
                   fit={"patience": 1}, points_to_evaluate=points, refit=False, quiet=True)
     trials = result.trials.set_index("trial")
     assert trials.loc[2, "status"] == "failed" and "num_layers" in trials.loc[2, "error"]
