@@ -64,7 +64,7 @@ def run(args) -> int:
               f", accuracy {result.refit_validation['accuracy']:.4f}")
     written = [out / "trials.csv", out / "trials.json", out / "best_config.json"]
     if result.best_model_path is not None:
-        written += [result.best_model_path, out / "best.json"]
+        written += [out / result.best_model_path.name, out / "best.json"]
     print(f"wrote {', '.join(map(str, written))}")
     print(f"train it again with: python -m skills train --config {out / 'best_config.json'} --data-path "
           f"{args.data_path}")

@@ -271,7 +271,7 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
                   val_fraction=val_fraction, prepare=dict(prepare or {}), fit=dict(fit or {}),
                   sequence_length=int(sequence_length))
     direction = METRICS[metric]
-    out = Path(out).resolve()
+    shown, out = Path(out), Path(out).resolve()  # Ray Tune wants an absolute path; messages show the one given
     out.mkdir(parents=True, exist_ok=True)
     with _locked(out):
         _check_same_search(out, _description(setup, space, trials, data))
@@ -279,12 +279,12 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
                        cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, address=address,
                        num_cpus=num_cpus, seed=seed, grace_period=grace_period, reduction_factor=reduction_factor,
                        points_to_evaluate=points_to_evaluate, refit=refit, test_fraction=test_fraction, quiet=quiet,
-                       started=started)
+                       started=started, shown=shown)
 
 
 def _search(model, data, *, out, setup, space, trials, direction, cpus_per_trial, gpus_per_trial, address,
             num_cpus, seed, grace_period, reduction_factor, points_to_evaluate, refit, test_fraction, quiet,
-            started) -> TuneResult:
+            started, shown) -> TuneResult:
     """`tune` once ``out`` is locked and checked."""
     import optuna
     import ray
@@ -322,7 +322,8 @@ def _search(model, data, *, out, setup, space, trials, direction, cpus_per_trial
         if not quiet:
             where = ray.get_runtime_context().gcs_address
             cpus = ray.cluster_resources().get("CPU", 0)
-            print(f"{'resuming the search in' if restored else 'search in'} {path}: {trials} trials of {model}, "
+            verb = "resuming the search in" if restored else "search in"
+            print(f"{verb} {shown / EXPERIMENT}: {trials} trials of {model}, "
                   f"{folds} folds x {epochs} epochs, objective: mean validation {metric} ({direction}); Ray at "
                   f"{where} ({cpus:g} CPUs, {cpus_per_trial:g} per trial)", flush=True)
         ray_log = logging.getLogger("ray.tune")
