@@ -1,4 +1,4 @@
-"""Command line: ``python -m skills {data,train,backtest,attention,compare}``.
+"""Command line: ``python -m skills {data,train,backtest,attention,compare,tune}``.
 
 ``train_attention_lstm.py`` is ``python -m skills train``. Every step is a library call; ``--help`` on a
 command lists its flags with their defaults. A user error (bad file, bad CSV, impossible flag value) prints
@@ -14,6 +14,7 @@ import warnings
 
 from skills._lock import LockedError
 from skills.cli import commands, train
+from skills.cli import tune as tune_command
 from skills.cli.parser import UsageError, build_parser, parse_args
 from skills.data import DataError
 from skills.models import ModelFileError
@@ -23,6 +24,7 @@ __all__ = ["UsageError", "build_parser", "main"]
 
 COMMANDS = {"data": train.data, "train": train.train, "backtest": commands.backtest, "attention": commands.attention,
             "compare": commands.compare}
+COMMANDS["tune"] = tune_command.run
 
 
 def main(argv=None) -> int:

@@ -58,6 +58,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _at_least_two(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 2, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -198,7 +205,7 @@ def _add_training_flags(g) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``skills`` parser with its five commands."""
+    """The ``skills`` parser with its six commands (``parser.commands`` maps each name to its parser)."""
     parser = _Parser(prog="skills", description="Leak-free deep-learning trading signals on daily bars.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -306,13 +313,64 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", metavar="PATH", default=None, help="write every fold's figures and the summary as JSON")
     g.add_argument("--plot", metavar="PNG", default=None, help="save macro-F1, IC and Sharpe per model")
     g.add_argument("--quiet", action="store_true", help="only the table")
+    # -- hyperparameter search: `tune`, and `--config FILE` of train and compare --
+    for command in (train, compare):
+        command.add_argument("--config", metavar="FILE", default=None,
+                             help="JSON or YAML file of flag values (e.g. the best_config.json of tune); flags "
+                                  "given on the command line win")
+    _add_tune_parser(sub)
+    parser.commands = sub.choices
     return parser
+
+
+def _add_tune_parser(sub) -> None:
+    """``skills tune``: a hyperparameter search of one architecture on walk-forward validation splits."""
+    tune = sub.add_parser("tune", help="search hyperparameters (Optuna TPE, ASHA early stopping on Ray Tune) on "
+                          "walk-forward validation splits, and refit the best", formatter_class=_Help)
+    _add_data_flags(tune)
+    g = tune.add_argument_group("search")
+    g.add_argument("--model", choices=MODEL_NAMES, default=MODEL_NAMES[0], help="architecture")
+    g.add_argument("--trials", type=_positive_int, default=20, help="configurations to try")
+    g.add_argument("--folds", type=_at_least_two, default=3,
+                   help="walk-forward folds; each trial is scored on every fold's validation split")
+    g.add_argument("--mode", choices=WALK_FORWARD_MODES, default=WALK_FORWARD_MODES[0], help="training window")
+    g.add_argument("--metric", choices=("auto", "log_loss", "rank_ic"), default="auto",
+                   help="objective: mean validation log loss (minimised) or mean daily rank IC (maximised); auto: "
+                        "rank_ic with --label cross_section, else log_loss")
+    g.add_argument("--space", metavar="FILE", default=None,
+                   help="JSON or YAML file of search-space entries replacing the architecture's defaults, e.g. "
+                        '{"lstm_units": {"choice": [32, 64]}, "learning_rate": {"loguniform": [1e-4, 1e-2]}}')
+    g.add_argument("--out", metavar="DIR", default=str(Path("models") / "tune"),
+                   help="trial results, best_config.json and the refitted best model; running the same command "
+                        "again on it resumes the search")
+    g = tune.add_argument_group("Ray")
+    g.add_argument("--address", default=None,
+                   help="Ray cluster to attach to, e.g. ray://head:10001 or auto (default: $RAY_ADDRESS, else "
+                        "Ray starts inside the command)")
+    g.add_argument("--cpus", type=_positive_int, default=None,
+                   help="CPUs of the Ray started inside the command (default: all)")
+    g.add_argument("--cpus-per-trial", type=_positive_float, default=1.0, help="CPUs each trial asks for")
+    g.add_argument("--gpus-per-trial", type=_fraction, default=0.0, help="GPUs each trial asks for (a fraction "
+                   "shares one)")
+    g = tune.add_argument_group("training (fixed values of the options the space does not search)")
+    _add_training_flags(g)
+    tune.set_defaults(epochs=10)
+    g.add_argument("--quiet", action="store_true", help="no progress lines, only the table")
 
 
 def parse_args(argv=None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     """Parse ``argv``; ``--debug`` may also come after the command. Bad flags exit 2 with one line."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
+    if getattr(args, "config", None):  # the file's values become the command's defaults; given flags win
+        from skills.cli.config_file import config_defaults
+
+        command = parser.commands[args.command]
+        try:
+            command.set_defaults(**config_defaults(args.command, command, args.config))
+        except ValueError as exc:
+            command.error(str(exc))
+        args, unknown = parser.parse_known_args(argv)
     args.debug = args.debug or "--debug" in unknown
     unknown = [arg for arg in unknown if arg != "--debug"]
     if unknown:
