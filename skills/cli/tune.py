@@ -59,6 +59,14 @@ def run(args) -> int:
     searched = ", ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
                          for key, value in result.best_params.items())
     print(f"\nbest: objective {result.best_objective:.4f} with {searched}")
+    default = result.default_trial
+    if default is not None and default["objective"] is not None:
+        better = (result.best_objective < default["objective"]) if result.direction == "min" else \
+            (result.best_objective > default["objective"])
+        verdict = (f"the best beats them by {abs(result.best_objective - default['objective']):.4f}" if better
+                   else "no trial beat them")
+        print(f"the defaults (trial {default['trial']}, {default['status']}): objective {default['objective']:.4f}; "
+              f"{verdict}")
     if result.refit_validation is not None:
         print(f"refitted on the chronological split: validation log loss {result.refit_validation['log_loss']:.4f}"
               f", accuracy {result.refit_validation['accuracy']:.4f}")

@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from skills._atomic import atomic_path
+from skills._lock import LockedError, exclusive_lock
 from skills.data import prepare_dataset
 from skills.data.dataset import as_frames
 from skills.metrics import split_metrics
 from skills.models import make_model
 from skills.tuning.objective import METRICS, Setup, final_slot, split_config, trainable
 from skills.tuning.results import best_row, flag_config, format_trials, trial_frame, trial_rows, write_trials
-from skills.tuning.space import search_space, to_ray
+from skills.tuning.space import default_point, search_space, to_ray
 
 __all__ = ["TuneResult", "TuningError", "tune"]
 
@@ -51,6 +52,8 @@ class TuneResult:
             no best configuration is written; call `tune` again to resume it.
         seconds: wall time of the search and the refit.
         table: the printed table of trials.
+        default_trial: the row of the trial that ran the defaults (`default_point`; its ``status`` and
+            ``objective``), or None when they were not tried.
     """
 
     trials: pd.DataFrame
@@ -65,6 +68,7 @@ class TuneResult:
     interrupted: bool
     seconds: float
     table: str
+    default_trial: dict | None = None
 
 
 def _fmt_time(seconds: float) -> str:
@@ -162,45 +166,6 @@ def _check_same_search(out: Path, description: dict) -> None:
                           f"with the same command, or give another --out")
 
 
-@contextmanager
-def _locked(out: Path):
-    """Hold ``out/.lock`` (this process's id) while the search runs; a second search on ``out`` is refused while
-    the first one's process is alive, and a lock left by a killed one is taken over."""
-    path = out / ".lock"
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                owner = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                owner = 0
-            if owner and owner != os.getpid() and _alive(owner):
-                raise TuningError(f"{out} is in use by another search (process {owner}); wait for it to end, or "
-                                  f"give another --out") from None
-            path.unlink(missing_ok=True)  # left by a killed search
-            continue
-        with os.fdopen(fd, "w") as handle:
-            handle.write(str(os.getpid()))
-        break
-    else:
-        raise TuningError(f"{out}: could not take {path}")
-    try:
-        yield
-    finally:
-        path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process
-        return True
-    return True
-
-
 def refit_best(bars, setup: Setup, config: dict, path: Path, test_fraction: float = 0.15):
     """Train ``config`` as ``train`` would (chronological train / validation / test split, the same options) and
     save it to ``path``; returns the model and `split_metrics` on its validation split."""
@@ -209,7 +174,8 @@ def refit_best(bars, setup: Setup, config: dict, path: Path, test_fraction: floa
                            test_fraction=test_fraction, **setup.prepare)
     model = make_model(setup.model, sequence_length=sequence_length, **params)
     model.fit(data, **{**options, "epochs": setup.epochs, "verbose": 0})
-    model.save(path)
+    with exclusive_lock(path, "model file"):
+        model.save(path)
     return model, split_metrics(data.val, model.predict_proba(data.val))
 
 
@@ -218,7 +184,7 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
          prepare: dict | None = None, fit: dict | None = None, test_fraction: float = 0.15, cpus_per_trial=1,
          gpus_per_trial=0, address: str | None = None, num_cpus: int | None = None, seed: int = 42,
          grace_period: int | None = None, reduction_factor: int = 3, points_to_evaluate=None, refit: bool = True,
-         quiet: bool = False) -> TuneResult:
+         quiet: bool = False, try_default: bool = True) -> TuneResult:
     """Search hyperparameters of architecture ``model`` on walk-forward validation splits, with Ray Tune.
 
     Each trial samples a configuration (Optuna's TPE through `ray.tune.search.optuna.OptunaSearch`), trains it on
@@ -250,7 +216,9 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
         seed: the searcher's seed.
         grace_period, reduction_factor: ASHA's, in epochs; the grace period defaults to ``epochs``, so that every
             trial trains its first fold in full before it is compared with the others.
-        points_to_evaluate: configurations to try first (a list of dicts).
+        points_to_evaluate: configurations to try first (a list of dicts). By default the first trial is the
+            configuration ``train`` would fit with the same fixed options (`default_point`), so that the result
+            says whether the search beat the defaults (skipped, with a line, when a default lies outside the space).
         refit: refit and save the best configuration. quiet: no progress lines.
 
     Returns:
@@ -271,20 +239,29 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
                   val_fraction=val_fraction, prepare=dict(prepare or {}), fit=dict(fit or {}),
                   sequence_length=int(sequence_length))
     direction = METRICS[metric]
+    default = None
+    if points_to_evaluate is None and try_default:
+        default, outside = default_point(model, space, setup.fit, setup.sequence_length)
+        points_to_evaluate = None if default is None else [default]
+        if outside and not quiet:
+            print(f"the defaults of {', '.join(outside)} lie outside the search space: they are not tried first")
     shown, out = Path(out), Path(out).resolve()  # Ray Tune wants an absolute path; messages show the one given
     out.mkdir(parents=True, exist_ok=True)
-    with _locked(out):
-        _check_same_search(out, _description(setup, space, trials, data))
-        return _search(model, data, out=out, setup=setup, space=space, trials=trials, direction=direction,
-                       cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, address=address,
-                       num_cpus=num_cpus, seed=seed, grace_period=grace_period, reduction_factor=reduction_factor,
-                       points_to_evaluate=points_to_evaluate, refit=refit, test_fraction=test_fraction, quiet=quiet,
-                       started=started, shown=shown)
+    try:  # one search per folder; a refit's model file is locked too (against a `train` writing it)
+        with exclusive_lock(out, "search folder"):
+            _check_same_search(out, _description(setup, space, trials, data))
+            return _search(model, data, out=out, setup=setup, space=space, trials=trials, direction=direction,
+                           cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, address=address,
+                           num_cpus=num_cpus, seed=seed, grace_period=grace_period, reduction_factor=reduction_factor,
+                           points_to_evaluate=points_to_evaluate, refit=refit, test_fraction=test_fraction, quiet=quiet,
+                           started=started, shown=shown, default=default)
+    except LockedError as exc:
+        raise TuningError(str(exc)) from None
 
 
 def _search(model, data, *, out, setup, space, trials, direction, cpus_per_trial, gpus_per_trial, address,
             num_cpus, seed, grace_period, reduction_factor, points_to_evaluate, refit, test_fraction, quiet,
-            started, shown) -> TuneResult:
+            started, shown, default=None) -> TuneResult:
     """`tune` once ``out`` is locked and checked."""
     import optuna
     import ray
@@ -358,4 +335,17 @@ def _search(model, data, *, out, setup, space, trials, direction, cpus_per_trial
                       best_objective=None if best is None else best["objective"], best_params=params,
                       best_model_path=best_model, interrupted=interrupted,
                       refit_validation=refit_validation, metric=metric, direction=direction, restored=restored,
-                      seconds=time.perf_counter() - started, table=format_trials(rows, keys, direction))
+                      seconds=time.perf_counter() - started, table=format_trials(rows, keys, direction),
+                      default_trial=_matching(rows, default))
+
+
+def _matching(rows, point):
+    """The row of the trial that ran ``point`` (the defaults), or None."""
+    if point is None:
+        return None
+    for row in rows:
+        if all(row.get(key) == value or (isinstance(value, float) and isinstance(row.get(key), (int, float))
+                                          and math.isclose(row[key], value, rel_tol=1e-9))
+               for key, value in point.items()):
+            return row
+    return None

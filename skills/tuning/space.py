@@ -21,8 +21,10 @@ from pathlib import Path
 
 from skills.data import DataError
 from skills.models import model_params
+from skills.training import TrainConfig
 
-__all__ = ["DEFAULT_SPACES", "TRAINING_KEYS", "KINDS", "tunable_keys", "search_space", "load_space", "to_ray"]
+__all__ = ["DEFAULT_SPACES", "TRAINING_KEYS", "KINDS", "default_point", "tunable_keys", "search_space", "load_space",
+           "to_ray"]
 
 #: Training options a space may search (each is a `skills.training.TrainConfig` field and a CLI flag).
 TRAINING_KEYS = ("learning_rate", "batch_size", "optimizer", "lr_schedule", "clipnorm", "class_weight", "patience")
@@ -155,3 +157,32 @@ def to_ray(space: dict) -> dict:
         else:
             domains[key] = getattr(tune, kind)(*values)
     return domains
+
+
+def _inside(spec, value) -> bool:
+    if not isinstance(spec, dict):
+        return True
+    (kind, values), = spec.items()
+    if kind == "choice":
+        return value in values
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if kind == "randint" and value != int(value):
+        return False
+    return values[0] <= value <= values[1]
+
+
+def default_point(model: str, space: dict, fit: dict | None = None, sequence_length: int = 30) -> tuple[dict | None,
+                                                                                                       list[str]]:
+    """The configuration ``train`` fits with the same fixed options, as a point of ``space``.
+
+    Each searched name takes the value ``train`` would use: ``fit``'s option, else `TrainConfig`'s default for a
+    training option, ``sequence_length``, or the architecture's default parameter. Returns ``(point, outside)``:
+    the point, or None with the names whose default lies outside the space (such a point cannot be a trial).
+    """
+    training = {name: getattr(TrainConfig(), name) for name in TRAINING_KEYS}
+    defaults = {**training, **model_params(model), **{k: v for k, v in (fit or {}).items() if k in TRAINING_KEYS},
+                "sequence_length": int(sequence_length)}
+    point = {key: defaults[key] for key, spec in space.items() if isinstance(spec, dict) and key in defaults}
+    outside = [key for key, value in point.items() if not _inside(space[key], value)]
+    return (None, outside) if outside else (point, [])

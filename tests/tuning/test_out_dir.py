@@ -21,15 +21,20 @@ def _tune(bars, out, **changes):
 def test_a_folder_in_use_by_a_live_search_is_refused(bars_csv, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen(  # another process holding the folder's lock, as a running search does
+        [sys.executable, "-c", "import sys, time\nfrom skills._lock import exclusive_lock\n"
+         f"with exclusive_lock({str(out)!r}, 'search folder'):\n    print('held', flush=True)\n    time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
     try:
-        (out / ".lock").write_text(str(other.pid))
-        with pytest.raises(TuningError, match=f"in use by another search \\(process {other.pid}\\)"):
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(TuningError, match=f"another run \\(process {holder.pid}\\) is writing this search folder"):
             _tune(load_ohlcv(bars_csv), out)
     finally:
-        other.kill()
-        other.wait()
-    assert sorted(p.name for p in out.iterdir()) == [".lock"]
+        holder.kill()
+        holder.wait()
+    assert list(out.iterdir()) == []
+    _tune(load_ohlcv(bars_csv), out, trials=1)  # the killed holder's lock does not block the next search
+    assert (out / "trials.csv").is_file() and not (tmp_path / "out.lock").exists()
 
 
 def test_a_different_search_on_the_same_folder_is_refused(bars_csv, tmp_path):
@@ -40,7 +45,7 @@ def test_a_different_search_on_the_same_folder_is_refused(bars_csv, tmp_path):
     (out / "search.json").write_text(json.dumps(before))
     with pytest.raises(TuningError, match="holds a search with other settings .*folds.*give another --out"):
         _tune(bars, out)
-    assert json.loads((out / "search.json").read_text()) == before and not (out / ".lock").exists()
+    assert json.loads((out / "search.json").read_text()) == before and not (tmp_path / "out.lock").exists()
 
 
 def test_one_fold_is_refused_before_ray_starts(bars_csv, tmp_path):

@@ -25,9 +25,9 @@ def _val_log_loss(model, bars, config):
     return split_metrics(data.val, model.predict_proba(data.val))["log_loss"]
 
 
-def test_a_search_writes_a_config_that_train_reproduces(ray_session, bars_csv, tmp_path):
+def test_a_search_writes_a_config_that_train_reproduces(ray_session, bars_csv, tmp_path, capsys):
     out, space = tmp_path / "out", tmp_path / "space.json"
-    space.write_text(json.dumps(TINY_SPACE))
+    space.write_text(json.dumps({**TINY_SPACE, "lstm_units": {"choice": [4, 64]}}))  # 64: the default
     assert main(["tune", "--model", "lstm", "--data-path", str(bars_csv), "--trials", "3", "--folds", "2",
                  "--epochs", "1", "--patience", "1", "--space", str(space), "--out", str(out), "--quiet"]) == 0
 
@@ -35,6 +35,11 @@ def test_a_search_writes_a_config_that_train_reproduces(ray_session, bars_csv, t
     assert len(trials) == 3 and len(pd.read_json(out / "trials.json")) == 3
     assert set(trials["status"]) <= {"finished", "stopped"} and (trials["status"] == "finished").any()
     assert {"trial_id", "objective", "node_id", "error", "lstm_units", "learning_rate"} <= set(trials.columns)
+    first = trials.set_index("trial").loc[1]  # the defaults train would fit come first
+    assert (first["lstm_units"], first["learning_rate"], first["dropout_rate"]) == (64, 1e-3, 0.2)
+    if first["objective"] == first["objective"]:  # not NaN: it reported at least once
+        line = f"the defaults (trial 1, {first['status']}): objective {first['objective']:.4f}"
+        assert line in capsys.readouterr().out
     finished = trials[trials["status"] == "finished"]
     for _, row in finished.iterrows():  # the objective is the mean of the folds' validation log losses
         folds = json.loads(row["fold_values"])

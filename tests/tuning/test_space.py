@@ -9,7 +9,7 @@ import pytest
 from skills.data import DataError
 from skills.models import MODEL_NAMES, make_model, model_params
 from skills.tuning import DEFAULT_SPACES, TRAINING_KEYS, load_space, search_space, tunable_keys
-from skills.tuning.space import to_ray
+from skills.tuning.space import default_point, to_ray
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -68,3 +68,12 @@ def test_tunable_names_leave_out_what_the_name_fixes():
     assert "bidirectional" not in tunable_keys("causal_attention_lstm")
     assert "pretrained" not in tunable_keys("gats")
     assert "attention_units" in tunable_keys("attention_lstm")
+
+
+def test_the_default_point_is_what_train_fits_when_it_lies_in_the_space():
+    point, outside = default_point("lstm", search_space("lstm"), {"learning_rate": 3e-4}, sequence_length=20)
+    assert outside == [] and point == {"learning_rate": 3e-4, "batch_size": 32, "sequence_length": 20,
+                                       "lstm_units": 64, "num_layers": 2, "dropout_rate": 0.2}
+    narrow = search_space("lstm", {"lstm_units": {"choice": [8, 16]}, "dropout_rate": {"uniform": [0.3, 0.5]},
+                                   "num_layers": 1})
+    assert default_point("lstm", narrow) == (None, ["lstm_units", "dropout_rate"])
