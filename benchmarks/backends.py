@@ -74,9 +74,9 @@ def run_script(script: str, arguments: list, backend: str) -> dict | str:
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [sys.executable, str(HERE / script), *arguments]
     log(f"{backend}: {' '.join(command[1:])}")
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=HERE.parent)
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env, cwd=HERE.parent)  # progress: stderr
     if done.returncode != 0:
-        return f"failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}"
+        return f"failed (exit {done.returncode}); its error is above on stderr"
     return json.loads(done.stdout)
 
 
