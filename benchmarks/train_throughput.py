@@ -447,6 +447,8 @@ def main(argv=None) -> None:
         torch_worker(args)
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import skills  # noqa: F401, I001  (before keras: the package's default backend unless KERAS_BACKEND says otherwise)
+
     import keras
 
     threads = set_threads(args.threads)

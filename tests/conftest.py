@@ -5,6 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import skills  # noqa: F401  (first, so the package's default Keras backend applies before a test imports keras)
+
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
 
