@@ -45,5 +45,5 @@ def test_trials_run_on_both_nodes_of_a_two_node_cluster(bars_csv, tmp_path, ray_
         ray.shutdown()
         cluster.shutdown()
         shutil.rmtree(folder, ignore_errors=True)
-    assert (result.trials["status"] == "finished").all()
+    assert set(result.trials["status"]) <= {"finished", "stopped"}  # ASHA may stop the one that trails
     assert set(result.trials["node_id"]) == nodes  # one trial per 1-CPU node, both at once

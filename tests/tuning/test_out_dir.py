@@ -32,9 +32,7 @@ def test_a_folder_in_use_by_a_live_search_is_refused(bars_csv, tmp_path):
     finally:
         holder.kill()
         holder.wait()
-    assert list(out.iterdir()) == []
-    _tune(load_ohlcv(bars_csv), out, trials=1)  # the killed holder's lock does not block the next search
-    assert (out / "trials.csv").is_file() and not (tmp_path / "out.lock").exists()
+    assert list(out.iterdir()) == []  # refused before anything was written (a killed holder: tests/test_locks.py)
 
 
 def test_a_different_search_on_the_same_folder_is_refused(bars_csv, tmp_path):
