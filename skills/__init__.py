@@ -10,6 +10,7 @@ backend is then kept). TensorFlow and torch stay supported: ``KERAS_BACKEND=tens
 """
 
 import json as _json
+import logging as _logging
 import os as _os
 import sys as _sys
 from importlib.util import find_spec as _find_spec
@@ -35,6 +36,9 @@ def _choose_backend() -> None:
 
 _choose_backend()
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines drown Keras' progress bars
+_tpu_probe = _logging.getLogger("jax._src.xla_bridge")  # "Unable to initialize backend 'tpu'" on every CPU
+if _tpu_probe.level == _logging.NOTSET:
+    _tpu_probe.setLevel(_logging.ERROR)
 
 from .data import CLASS_NAMES, FEATURE_NAMES, DataError, compute_features, load_ohlcv, make_labels, prepare_dataset  # noqa: E402
 from .models import layers as _layers  # noqa: E402,F401  (registers the custom layers)

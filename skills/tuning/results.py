@@ -48,7 +48,8 @@ def trial_rows(trials, keys, ended=None) -> list[dict]:
     ``"ERROR"``), which Ray sets only after its callbacks ran.
     """
     rows, ended = [], dict(ended or {})
-    for number, trial in enumerate(trials, start=1):
+    for position, trial in enumerate(trials, start=1):
+        number = _trial_number(trial, position)
         result = trial.last_result or {}
         status = ended.get(trial.trial_id, trial.status)
         objective = result.get("objective")
@@ -59,7 +60,14 @@ def trial_rows(trials, keys, ended=None) -> list[dict]:
                "seconds": result.get("trial_seconds"), "error": _error_line(trial) if status == "ERROR" else ""}
         row.update({key: trial.config.get(key) for key in keys})
         rows.append(row)
-    return rows
+    return sorted(rows, key=lambda row: row["trial"])
+
+
+def _trial_number(trial, position: int) -> int:
+    """Ray Tune's own number of the trial (the start of its ``experiment_tag``, as in its folder's name), which
+    the order of a restored experiment's trial list does not keep; ``position`` when there is none."""
+    head = str(getattr(trial, "experiment_tag", "") or "").split("_", 1)[0]
+    return int(head) if head.isdigit() else position
 
 
 def trial_frame(rows, keys=()) -> pd.DataFrame:

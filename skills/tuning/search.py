@@ -101,6 +101,8 @@ def _callback_class():
             figure = "n/a" if row["objective"] is None else f"{row['objective']:.4f}"
             if row["status"] == "failed":
                 what = f"failed: {row['error'] or 'its error is in trials.csv'}"
+            elif row["status"] == "stopped":  # a partial figure: not comparable with a finished trial's
+                what = f"stopped by ASHA at fold {row['fold']} epoch {row['epoch']}, running objective {figure}"
             else:
                 what = f"{row['status']}, objective {figure}"
             best_text = "none finished yet" if best is None else f"{best['objective']:.4f} (trial {best['trial']})"
