@@ -107,8 +107,10 @@ def test_it_moves_with_the_validation_bars_and_never_with_the_test_bars(source, 
 def test_auto_trades_where_the_seed_threshold_does_not(fitted, later):
     _, model = fitted
     stored = model.metadata_["trading"]
-    seed = run_backtest(model, later, confidence_threshold=0.65)
-    assert seed.metrics["n_trades"] == 0 and seed.metrics["confidence_threshold"] == 0.65
+    # the seed's 0.65, or just above the model's highest P(up) on these bars if that reaches 0.65
+    fixed = max(0.65, float(model.predict_frame(later)["up"].max()) + 1e-3)
+    seed = run_backtest(model, later, confidence_threshold=fixed)
+    assert seed.metrics["n_trades"] == 0 and seed.metrics["confidence_threshold"] == fixed
     assert seed.metrics["threshold_source"] == "given"
     auto = run_backtest(model, later, confidence_threshold="auto")
     assert auto.metrics["n_trades"] > 0
@@ -124,7 +126,9 @@ def test_auto_enters_on_p_up_and_exits_on_p_down_at_their_own_thresholds(fitted,
     stored = model.metadata_["trading"]
     up, down = stored["confidence_threshold"], stored["down_threshold"]
     for below, exits in ((1e-4, True), (-1e-4, False)):
-        frame = _planted(later, 10, up=up, down=0.5 * (1 - up))
+        frame = _planted(later, 10, up=up, down=down / 2)  # from bar 10: P(up) at its threshold, P(down) under
+        quiet = [down / 2, 1 - down / 2 - up / 2, up / 2]  # before bar 10: both well under their thresholds
+        frame.iloc[:10, frame.columns.get_indexer(["p_down", "p_flat", "p_up"])] = quiet
         frame.iloc[60:, frame.columns.get_indexer(["p_down", "p_flat", "p_up"])] = [down + below, 0.0, up / 2]
         frame["p_flat"] = 1 - frame["p_down"] - frame["p_up"]
         strat, fills = _run({"AAPL": frame}, model=model, confidence_threshold="auto")
