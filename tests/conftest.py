@@ -1,11 +1,17 @@
 """Shared fixtures: the bundled real data, and NumPy, Python and Keras seeded before every test."""
 
+import os
 from pathlib import Path
 
-import numpy as np
-import pytest
+# The tests train tiny networks for an epoch or two, so XLA's compile time dominates them under jax: compile
+# without LLVM's optimisation passes (tests/models/test_estimator.py: 154 s -> 98 s). Set before jax is imported,
+# so child processes and Ray workers inherit it; a value already in the environment wins.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
-import skills  # noqa: F401  (first, so the package's default Keras backend applies before a test imports keras)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import skills  # noqa: F401,E402  (first, so the package's default Keras backend applies before a test imports keras)
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
