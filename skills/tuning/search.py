@@ -221,6 +221,7 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
         points_to_evaluate: configurations to try first (a list of dicts). By default the first trial is the
             configuration ``train`` would fit with the same fixed options (`default_point`), so that the result
             says whether the search beat the defaults (skipped, with a line, when a default lies outside the space).
+        try_default: False leaves the defaults out (the searcher proposes every trial).
         refit: refit and save the best configuration. quiet: no progress lines.
 
     Returns:
