@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.xdist_group("ray")  # one Ray at a time under -n
 
 from skills.data import DataError, load_ohlcv, prepare_walk_forward  # noqa: E402
 from skills.evaluation import walk_forward  # noqa: E402

@@ -10,7 +10,7 @@ from skills.tuning import tune
 
 from .conftest import TINY_SPACE, short_tmp
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray at a time under -n
 
 
 def _start(Cluster, folder, attempts=3):

@@ -12,6 +12,8 @@ from skills.tuning import TuningError, tune
 
 from .conftest import TINY_SPACE
 
+pytestmark = pytest.mark.xdist_group("ray")  # one Ray at a time under -n
+
 
 def _tune(bars, out, **changes):
     return tune("lstm", bars, **{"trials": 2, "folds": 2, "epochs": 1, "out": out, "space": TINY_SPACE,

@@ -15,7 +15,7 @@ import pytest
 
 from .conftest import TINY_SPACE, short_tmp
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray at a time under -n
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -17,7 +17,7 @@ from skills.tuning import tune
 
 from .conftest import TINY_SPACE
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray at a time under -n
 
 
 def _val_log_loss(model, bars, config):
