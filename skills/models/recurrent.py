@@ -1,0 +1,120 @@
+"""LSTM and GRU layers that run PyTorch's fused kernel on a CPU under the torch backend.
+
+Keras 3.15's torch backend calls ``torch._VF.lstm`` / ``torch._VF.gru`` (cuDNN) only on CUDA; on a CPU
+it steps through time in Python. `FusedLSTM` and `FusedGRU` are ``keras.layers.LSTM`` / ``GRU`` with the
+same arguments, weights, config and numbers, whose ``inner_loop`` makes that one fused call on a CPU
+too (oneDNN), with the conditions Keras asks of cuDNN. Anywhere else (jax, tensorflow, CUDA, a mask,
+dropout, other activations, ...) they are exactly the Keras layers.
+"""
+
+from __future__ import annotations
+
+import keras
+
+__all__ = ["FusedGRU", "FusedLSTM"]
+
+_TANH = (keras.activations.tanh, keras.ops.tanh)
+_SIGMOID = (keras.activations.sigmoid, keras.ops.sigmoid)
+
+
+def _fusable(layer, sequences, mask) -> bool:
+    """True when ``layer`` (a `FusedLSTM` or `FusedGRU`) can run as one ``torch._VF`` call on ``sequences``."""
+    if keras.backend.backend() != "torch" or mask is not None:
+        return False
+    import torch
+
+    cell = layer.cell
+    return (
+        sequences.device.type == "cpu"  # on CUDA Keras itself calls cuDNN
+        and not (cell.dropout or cell.recurrent_dropout or layer.unroll or layer.stateful)
+        and cell.use_bias and getattr(cell, "reset_after", True) and layer.use_cudnn in ("auto", True)
+        and cell.activation in _TANH and cell.recurrent_activation in _SIGMOID
+        and not (torch.jit.is_tracing() or torch.compiler.is_compiling())
+    )
+
+
+def _fused_call(layer, kernel_fn, sequences, states, weights):
+    """``kernel_fn`` (``torch._VF.lstm`` / ``gru``) over ``sequences``, returned as Keras's inner loop does.
+
+    Inputs and states take the weights' dtype (the compute dtype under a mixed policy). With
+    ``go_backwards`` the sequence is read reversed and outputs stay in processing order, as in Keras
+    (``Bidirectional`` flips them back). Returns ``(last_output, outputs, states)``.
+    """
+    import torch
+
+    dtype = weights[0].dtype
+    x = sequences.to(dtype)
+    if layer.go_backwards:
+        x = torch.flip(x, dims=[1])
+    hx = [state.to(dtype).unsqueeze(0) for state in states]  # (1, batch, units) each
+    outputs, *final = kernel_fn(x, hx if len(hx) > 1 else hx[0], weights, True, 1, 0.0,
+                                torch.is_grad_enabled(), False, True)  # biases, 1 layer, no dropout, batch first
+    last = outputs[:, -1]
+    return last, outputs if layer.return_sequences else last.unsqueeze(1), [state.squeeze(0) for state in final]
+
+
+@keras.saving.register_keras_serializable(package="skills")
+class FusedLSTM(keras.layers.LSTM):
+    """``keras.layers.LSTM`` that runs ``torch._VF.lstm`` on a CPU under the torch backend.
+
+    Args: those of ``keras.layers.LSTM`` (same defaults, same weights, same config).
+
+    What differs: under ``KERAS_BACKEND=torch`` with inputs on a CPU, no mask, no ``dropout`` or
+    ``recurrent_dropout``, tanh / sigmoid activations, ``use_bias``, not ``unroll``, not ``stateful`` and
+    ``use_cudnn`` not False, the whole sequence runs as one fused kernel call (about twice as fast to
+    train as Keras's per-step loop). Gate order [i, f, c, o] is the same in both; Keras's single bias is
+    torch's input bias and the recurrent bias is zero. Everything else is ``keras.layers.LSTM``.
+
+    Example:
+
+    >>> layer = FusedLSTM(4, return_sequences=True)
+    >>> tuple(layer(keras.ops.ones((2, 5, 3))).shape)
+    (2, 5, 4)
+    """
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        mask = mask[0] if keras.tree.is_nested(mask) else mask
+        if not _fusable(self, sequences, mask):
+            return super().inner_loop(sequences, initial_state, mask=mask, training=training)
+        import torch
+
+        cell = self.cell
+        bias = cell.bias.value
+        weights = [cell.kernel.value.T, cell.recurrent_kernel.value.T, bias, torch.zeros_like(bias)]
+        return _fused_call(self, torch._VF.lstm, sequences, initial_state, weights)
+
+
+@keras.saving.register_keras_serializable(package="skills")
+class FusedGRU(keras.layers.GRU):
+    """``keras.layers.GRU`` that runs ``torch._VF.gru`` on a CPU under the torch backend.
+
+    Args: those of ``keras.layers.GRU`` (same defaults, same weights, same config).
+
+    What differs: under ``KERAS_BACKEND=torch`` with inputs on a CPU, ``reset_after=True`` (the Keras
+    default, the cuDNN / torch formulation) and the conditions of `FusedLSTM`, the whole sequence runs
+    as one fused kernel call. Keras orders the gates [z, r, h] and torch [r, z, n]; the bias of shape
+    ``(2, 3 * units)`` holds the input bias (row 0) and the recurrent bias (row 1), as torch's
+    ``bias_ih`` / ``bias_hh``. Everything else is ``keras.layers.GRU``.
+
+    Example:
+
+    >>> layer = FusedGRU(4)
+    >>> tuple(layer(keras.ops.ones((2, 5, 3))).shape)
+    (2, 4)
+    """
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        mask = mask[0] if keras.tree.is_nested(mask) else mask
+        if not _fusable(self, sequences, mask):
+            return super().inner_loop(sequences, initial_state, mask=mask, training=training)
+        import torch
+
+        def torch_gates(weight):  # [z, r, h] -> [r, z, n] along the last axis
+            z, r, h = torch.chunk(weight, 3, dim=-1)
+            return torch.cat([r, z, h], dim=-1)
+
+        cell = self.cell
+        bias = torch_gates(cell.bias.value)  # (2, 3 * units): input row, recurrent row
+        weights = [torch_gates(cell.kernel.value).T, torch_gates(cell.recurrent_kernel.value).T, bias[0], bias[1]]
+        states = initial_state[:1] if keras.tree.is_nested(initial_state) else [initial_state]
+        return _fused_call(self, torch._VF.gru, sequences, states, weights)
