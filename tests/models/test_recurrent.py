@@ -131,6 +131,28 @@ def test_model_file_loads_in_safe_mode_and_predicts_the_same(tmp_path, suffix):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
 
 
+def test_networks_use_the_fused_layers():
+    from skills.models.attention_lstm import attention_lstm_network
+    from skills.models.lstm import lstm_network
+    from skills.models.zoo_layers import recurrent_stack
+
+    builders = {
+        "attention_lstm": lambda x: attention_lstm_network(x, lstm_units=4, attention_units=2, dropout_rate=0.1,
+                                                           bidirectional=True),
+        "lstm": lambda x: lstm_network(x, lstm_units=4, num_layers=2, dropout_rate=0.1),
+        "gru_stack": lambda x: recurrent_stack(x, units=4, num_layers=1, dropout_rate=0.0, name="gru"),
+        "lstm_stack": lambda x: recurrent_stack(x, units=4, num_layers=1, dropout_rate=0.0, name="lstm",
+                                                rnn_type="lstm"),
+    }
+    found = {}
+    for key, build in builders.items():
+        inputs = keras.Input((6, 5))
+        layers = [getattr(layer, "forward_layer", layer) for layer in keras.Model(inputs, build(inputs)).layers]
+        found[key] = [type(layer).__name__ for layer in layers if isinstance(layer, keras.layers.RNN)]
+    assert found == {"attention_lstm": ["FusedLSTM"] * 2, "lstm": ["FusedLSTM"] * 2, "gru_stack": ["FusedGRU"],
+                     "lstm_stack": ["FusedLSTM"]}
+
+
 @pytest.fixture
 def kernel_calls(monkeypatch):
     """Counts the calls of ``torch._VF.lstm`` / ``gru`` (a spy: the real kernels still run)."""
