@@ -11,7 +11,7 @@ import keras
 
 from skills.models.base import SequenceClassifier
 from skills.models.layers import TemporalAttention, check_int, check_rate
-from skills.models.recurrent import FusedLSTM
+from skills.models.recurrent import FusedBidirectional, FusedLSTM
 from skills.models.transformer import TransformerModel
 from skills.training import recurrent_dtype
 
@@ -25,15 +25,15 @@ def attention_lstm_network(x, *, lstm_units, attention_units, dropout_rate, bidi
     plus a Dense projection of the first LSTM's sequence added to the second's and layer-normalised,
     -> TemporalAttention(attention_units) -> Dense(64, relu) -> dropout -> Dense(3, softmax, float32).
     The causal variant applies the head to every step (layer ``step_probs``, ``(batch, T, 3)``) and
-    returns the last step. LSTMs are `FusedLSTM` and keep cuDNN-eligible settings (defaults, no recurrent
-    dropout), so they run as one fused kernel call on CUDA and, under torch, on a CPU too.
+    returns the last step. LSTMs are `FusedLSTM` (in a `FusedBidirectional`) and keep cuDNN-eligible settings
+    (defaults, no recurrent dropout), so they run as fused kernel calls on CUDA and, under torch, on a CPU too.
     """
     units = int(lstm_units)
 
     def recurrent(width, name):
         dtype = recurrent_dtype()  # float32 under jax when mixed: its cuDNN kernels take no float16
         layer = FusedLSTM(width, return_sequences=True, name=name, dtype=dtype)
-        return keras.layers.Bidirectional(layer, name=f"bi_{name}", dtype=dtype) if bidirectional else layer
+        return FusedBidirectional(layer, name=f"bi_{name}", dtype=dtype) if bidirectional else layer
 
     first = keras.layers.Dropout(dropout_rate, name="lstm_1_dropout")(recurrent(units, "lstm_1")(x))
     second = recurrent(units // 2, "lstm_2")(first)  # (b, T, units//2 [*2])

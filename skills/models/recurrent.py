@@ -1,17 +1,18 @@
-"""LSTM and GRU layers that run PyTorch's fused kernel on a CPU under the torch backend.
+"""LSTM, GRU and Bidirectional layers that run PyTorch's fused kernels on a CPU under the torch backend.
 
 Keras 3.15's torch backend calls ``torch._VF.lstm`` / ``torch._VF.gru`` (cuDNN) only on CUDA; on a CPU
 it steps through time in Python. `FusedLSTM` and `FusedGRU` are ``keras.layers.LSTM`` / ``GRU`` with the
 same arguments, weights, config and numbers, whose ``inner_loop`` makes that one fused call on a CPU
-too (oneDNN), with the conditions Keras asks of cuDNN. Anywhere else (jax, tensorflow, CUDA, a mask,
-dropout, other activations, ...) they are exactly the Keras layers.
+too (oneDNN), with the conditions Keras asks of cuDNN; `FusedBidirectional` runs a `FusedLSTM` both ways
+in one call. Anywhere else (jax, tensorflow, CUDA, a mask, dropout, other activations, ...) they are
+exactly the Keras layers.
 """
 
 from __future__ import annotations
 
 import keras
 
-__all__ = ["FusedGRU", "FusedLSTM"]
+__all__ = ["FusedBidirectional", "FusedGRU", "FusedLSTM"]
 
 _TANH = (keras.activations.tanh, keras.ops.tanh)
 _SIGMOID = (keras.activations.sigmoid, keras.ops.sigmoid)
@@ -78,10 +79,15 @@ class FusedLSTM(keras.layers.LSTM):
             return super().inner_loop(sequences, initial_state, mask=mask, training=training)
         import torch
 
-        cell = self.cell
-        bias = cell.bias.value
-        weights = [cell.kernel.value.T, cell.recurrent_kernel.value.T, bias, torch.zeros_like(bias)]
-        return _fused_call(self, torch._VF.lstm, sequences, initial_state, weights)
+        return _fused_call(self, torch._VF.lstm, sequences, initial_state, _lstm_weights(self.cell))
+
+
+def _lstm_weights(cell):
+    """torch's ``[weight_ih, weight_hh, bias_ih, bias_hh]`` from a Keras LSTM cell (same gate order i, f, c, o)."""
+    import torch
+
+    bias = cell.bias.value
+    return [cell.kernel.value.T, cell.recurrent_kernel.value.T, bias, torch.zeros_like(bias)]
 
 
 @keras.saving.register_keras_serializable(package="skills")
@@ -118,3 +124,39 @@ class FusedGRU(keras.layers.GRU):
         weights = [torch_gates(cell.kernel.value).T, torch_gates(cell.recurrent_kernel.value).T, bias[0], bias[1]]
         states = initial_state[:1] if keras.tree.is_nested(initial_state) else [initial_state]
         return _fused_call(self, torch._VF.gru, sequences, states, weights)
+
+
+@keras.saving.register_keras_serializable(package="skills")
+class FusedBidirectional(keras.layers.Bidirectional):
+    """``keras.layers.Bidirectional`` that runs a `FusedLSTM` both ways in one ``torch._VF.lstm`` call.
+
+    Args: those of ``keras.layers.Bidirectional``.
+
+    What differs: under ``KERAS_BACKEND=torch`` on a CPU, around a `FusedLSTM` that would run fused,
+    with ``merge_mode="concat"``, no ``initial_state`` and no ``return_state``, both directions run as
+    one bidirectional kernel call instead of two. Everything else is ``keras.layers.Bidirectional``.
+
+    Example:
+
+    >>> layer = FusedBidirectional(FusedLSTM(4, return_sequences=True))
+    >>> tuple(layer(keras.ops.ones((2, 5, 3))).shape)
+    (2, 5, 8)
+    """
+
+    def call(self, sequences, initial_state=None, mask=None, training=None):
+        forward, backward = self.forward_layer, self.backward_layer
+        if not (initial_state is None and self.merge_mode == "concat" and not self.return_state
+                and isinstance(forward, FusedLSTM) and isinstance(backward, FusedLSTM)
+                and backward.go_backwards and not forward.go_backwards and forward.units == backward.units
+                and _fusable(forward, sequences, mask) and _fusable(backward, sequences, mask)):
+            return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+        import torch
+
+        weights = _lstm_weights(forward.cell) + _lstm_weights(backward.cell)
+        units = forward.cell.units
+        zeros = torch.zeros(2, sequences.shape[0], units, dtype=weights[0].dtype, device=sequences.device)
+        outputs, _, _ = torch._VF.lstm(sequences.to(weights[0].dtype), (zeros, zeros), weights, True, 1, 0.0,
+                                       torch.is_grad_enabled(), True, True)  # (batch, T, 2 * units), time order
+        if not self.return_sequences:
+            outputs = torch.cat([outputs[:, -1, :units], outputs[:, 0, units:]], dim=-1)
+        return keras.ops.cast(outputs, self.compute_dtype)

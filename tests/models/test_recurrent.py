@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from skills.models.recurrent import FusedGRU, FusedLSTM
+from skills.models.recurrent import FusedBidirectional, FusedGRU, FusedLSTM
 
 PAIRS = {"lstm": (FusedLSTM, keras.layers.LSTM), "gru": (FusedGRU, keras.layers.GRU)}
 STATES = {"lstm": 2, "gru": 1}  # (h, c) and h
@@ -19,12 +19,16 @@ def _windows(n=3, steps=6, features=5, seed=1):
     return np.random.default_rng(seed).normal(size=(n, steps, features)).astype("float32")
 
 
-def _twins(kind, bidirectional=False, **options):
-    """The fused layer and the Keras layer with ``options``, built on `_windows` and sharing random weights."""
+def _twins(kind, wrapper=None, **options):
+    """The fused layer and the Keras layer with ``options``, built on `_windows` and sharing random weights.
+
+    ``wrapper`` (``keras.layers.Bidirectional`` or `FusedBidirectional`) wraps the fused layer; the Keras layer
+    is then wrapped in ``keras.layers.Bidirectional``.
+    """
     fused_class, keras_class = PAIRS[kind]
     fused, plain = fused_class(UNITS, **options), keras_class(UNITS, **options)
-    if bidirectional:
-        fused, plain = keras.layers.Bidirectional(fused), keras.layers.Bidirectional(plain)
+    if wrapper is not None:
+        fused, plain = wrapper(fused), keras.layers.Bidirectional(plain)
     x = _windows()
     fused(x), plain(x)  # build both
     rng = np.random.default_rng(2)
@@ -67,11 +71,11 @@ def _output_and_gradients(layer, x, probe):
 
 
 @pytest.mark.parametrize("kind", PAIRS)
-@pytest.mark.parametrize("layout", ["forward", "go_backwards", "bidirectional"])
+@pytest.mark.parametrize("layout", ["forward", "go_backwards", "bidirectional", "fused_bidirectional"])
 @pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
 def test_same_outputs_and_gradients_as_keras(kind, layout, return_sequences):
-    fused, plain = _twins(kind, layout == "bidirectional", go_backwards=layout == "go_backwards",
-                          return_sequences=return_sequences)
+    wrapper = {"bidirectional": keras.layers.Bidirectional, "fused_bidirectional": FusedBidirectional}.get(layout)
+    fused, plain = _twins(kind, wrapper, go_backwards=layout == "go_backwards", return_sequences=return_sequences)
     x = _windows(seed=3)
     probe = np.random.default_rng(4).normal(size=keras.ops.shape(plain(x))).astype("float32")
     got, got_grads = _output_and_gradients(fused, x, probe)
@@ -93,11 +97,12 @@ def test_initial_state_and_returned_states_match_keras(kind):
 
 
 @pytest.mark.parametrize("kind", PAIRS)
-def test_mixed_precision_matches_keras(kind):
+@pytest.mark.parametrize("wrapper", [None, FusedBidirectional], ids=["plain", "bidirectional"])
+def test_mixed_precision_matches_keras(kind, wrapper):
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
     try:
-        fused, plain = _twins(kind, return_sequences=True)
+        fused, plain = _twins(kind, wrapper, return_sequences=True)
         x = _windows(seed=7)
         got, want = fused(x), plain(x)
     finally:
@@ -119,14 +124,14 @@ def test_config_round_trip_and_registration(kind):
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_model_file_loads_in_safe_mode_and_predicts_the_same(tmp_path, suffix):
     inputs = keras.Input((6, 5))
-    x = keras.layers.Bidirectional(FusedLSTM(UNITS, return_sequences=True))(inputs)
+    x = FusedBidirectional(FusedLSTM(UNITS, return_sequences=True))(inputs)
     x = FusedGRU(UNITS)(x)
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
     path = tmp_path / f"fused{suffix}"
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
     kinds = {type(layer).__name__ for layer in loaded.layers} | {type(loaded.layers[1].forward_layer).__name__}
-    assert {"FusedLSTM", "FusedGRU"} <= kinds
+    assert {"FusedBidirectional", "FusedLSTM", "FusedGRU"} <= kinds
     x = _windows(n=4, seed=8)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
 
@@ -147,10 +152,12 @@ def test_networks_use_the_fused_layers():
     found = {}
     for key, build in builders.items():
         inputs = keras.Input((6, 5))
-        layers = [getattr(layer, "forward_layer", layer) for layer in keras.Model(inputs, build(inputs)).layers]
-        found[key] = [type(layer).__name__ for layer in layers if isinstance(layer, keras.layers.RNN)]
-    assert found == {"attention_lstm": ["FusedLSTM"] * 2, "lstm": ["FusedLSTM"] * 2, "gru_stack": ["FusedGRU"],
-                     "lstm_stack": ["FusedLSTM"]}
+        layers = keras.Model(inputs, build(inputs)).layers
+        found[key] = [type(layer).__name__ for layer in layers if isinstance(layer, keras.layers.Bidirectional)]
+        layers = [getattr(layer, "forward_layer", layer) for layer in layers]
+        found[key] += [type(layer).__name__ for layer in layers if isinstance(layer, keras.layers.RNN)]
+    assert found == {"attention_lstm": ["FusedBidirectional"] * 2 + ["FusedLSTM"] * 2, "lstm": ["FusedLSTM"] * 2,
+                     "gru_stack": ["FusedGRU"], "lstm_stack": ["FusedLSTM"]}
 
 
 @pytest.fixture
@@ -173,13 +180,16 @@ def kernel_calls(monkeypatch):
 
 
 @pytest.mark.parametrize("kind", PAIRS)
-def test_torch_cpu_runs_the_fused_kernel(kind, kernel_calls):
-    fused, plain = _twins(kind, bidirectional=True, return_sequences=True)
+@pytest.mark.parametrize("wrapper", [keras.layers.Bidirectional, FusedBidirectional], ids=lambda w: w.__name__)
+def test_torch_cpu_runs_the_fused_kernel(kind, wrapper, kernel_calls):
+    fused, plain = _twins(kind, wrapper, return_sequences=True)
     before = kernel_calls[kind]
     fused(_windows())
-    assert kernel_calls[kind] == before + 2  # forward and backward layer, one call each
+    # FusedBidirectional runs both directions of an LSTM in one call; otherwise one call per direction
+    calls = 1 if wrapper is FusedBidirectional and kind == "lstm" else 2
+    assert kernel_calls[kind] == before + calls
     plain(_windows())
-    assert kernel_calls[kind] == before + 2  # Keras's own layer on a CPU steps through time in Python
+    assert kernel_calls[kind] == before + calls  # Keras's own layer on a CPU steps through time in Python
 
 
 @pytest.mark.parametrize("kind", PAIRS)
@@ -192,6 +202,20 @@ def test_torch_ineligible_settings_take_the_keras_path(kind, options, kernel_cal
     np.testing.assert_allclose(keras.ops.convert_to_numpy(fused(x)), keras.ops.convert_to_numpy(plain(x)),
                                rtol=1e-6, atol=1e-7)
     assert kernel_calls == {"lstm": 0, "gru": 0}
+
+
+@pytest.mark.parametrize("merge_mode", ["sum", None])
+def test_torch_fused_bidirectional_needs_concat(merge_mode, kernel_calls):
+    fused = FusedBidirectional(FusedLSTM(UNITS, return_sequences=True), merge_mode=merge_mode)
+    plain = keras.layers.Bidirectional(keras.layers.LSTM(UNITS, return_sequences=True), merge_mode=merge_mode)
+    x = _windows(seed=11)
+    fused(x), plain(x)
+    plain.set_weights(fused.get_weights())
+    got, want = keras.tree.flatten(fused(x)), keras.tree.flatten(plain(x))
+    for got_part, want_part in zip(got, want, strict=True):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(got_part), keras.ops.convert_to_numpy(want_part),
+                                   rtol=1e-5, atol=1e-6)
+    assert kernel_calls == {"lstm": 4, "gru": 0}  # two per call, one call per direction
 
 
 def test_torch_masked_inputs_take_the_keras_path(kernel_calls):
