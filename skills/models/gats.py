@@ -117,7 +117,7 @@ def _recurrent_layers(network):
 
 
 def _describe(layers):
-    """Kind (``"LSTM"`` / ``"GRU"``, a `FusedLSTM` being an LSTM) and weight shapes of each recurrent layer."""
+    """Kind (``"LSTM"`` / ``"GRU"``, a subclass counting as its base) and weight shapes of each recurrent layer."""
     return [("LSTM" if isinstance(layer, keras.layers.LSTM) else "GRU", [tuple(w.shape) for w in layer.weights])
             for layer in layers]
 

@@ -1,25 +1,29 @@
 """LSTM, GRU and Bidirectional layers that run PyTorch's fused kernels on a CPU under the torch backend.
 
 Keras 3.15's torch backend calls ``torch._VF.lstm`` / ``torch._VF.gru`` (cuDNN) only on CUDA; on a CPU
-it steps through time in Python. `FusedLSTM` and `FusedGRU` are ``keras.layers.LSTM`` / ``GRU`` with the
-same arguments, weights, config and numbers, whose ``inner_loop`` makes that one fused call on a CPU
-too (oneDNN), with the conditions Keras asks of cuDNN; `FusedBidirectional` runs a `FusedLSTM` both ways
-in one call. Anywhere else (jax, tensorflow, CUDA, a mask, dropout, other activations, ...) they are
-exactly the Keras layers.
+it steps through time in Python. `LSTM` and `GRU` here are ``keras.layers.LSTM`` / ``GRU`` with the same
+arguments, weights, config and numbers, whose ``inner_loop`` makes that one fused call on a CPU too
+(oneDNN), with the conditions Keras asks of cuDNN; `Bidirectional` runs an `LSTM` both ways in one call.
+Anywhere else (jax, tensorflow, CUDA, a mask, dropout, other activations, ...) they are exactly the
+Keras layers.
+
+They keep the Keras class names on purpose (registered as ``skills>LSTM``, ...): a ``.keras`` file
+stores a network's weights under the snake-cased class name of each layer (``layers/lstm/...``), so
+files written with Keras' own layers load into these networks, and the other way round.
 """
 
 from __future__ import annotations
 
 import keras
 
-__all__ = ["FusedBidirectional", "FusedGRU", "FusedLSTM"]
+__all__ = ["GRU", "LSTM", "Bidirectional"]
 
 _TANH = (keras.activations.tanh, keras.ops.tanh)
 _SIGMOID = (keras.activations.sigmoid, keras.ops.sigmoid)
 
 
 def _fusable(layer, sequences, mask) -> bool:
-    """True when ``layer`` (a `FusedLSTM` or `FusedGRU`) can run as one ``torch._VF`` call on ``sequences``."""
+    """True when ``layer`` (an `LSTM` or a `GRU` of this module) can run as one ``torch._VF`` call on ``sequences``."""
     if keras.backend.backend() != "torch" or mask is not None:
         return False
     import torch
@@ -55,7 +59,7 @@ def _fused_call(layer, kernel_fn, sequences, states, weights):
 
 
 @keras.saving.register_keras_serializable(package="skills")
-class FusedLSTM(keras.layers.LSTM):
+class LSTM(keras.layers.LSTM):
     """``keras.layers.LSTM`` that runs ``torch._VF.lstm`` on a CPU under the torch backend.
 
     Args: those of ``keras.layers.LSTM`` (same defaults, same weights, same config).
@@ -68,7 +72,7 @@ class FusedLSTM(keras.layers.LSTM):
 
     Example:
 
-    >>> layer = FusedLSTM(4, return_sequences=True)
+    >>> layer = LSTM(4, return_sequences=True)
     >>> tuple(layer(keras.ops.ones((2, 5, 3))).shape)
     (2, 5, 4)
     """
@@ -91,20 +95,20 @@ def _lstm_weights(cell):
 
 
 @keras.saving.register_keras_serializable(package="skills")
-class FusedGRU(keras.layers.GRU):
+class GRU(keras.layers.GRU):
     """``keras.layers.GRU`` that runs ``torch._VF.gru`` on a CPU under the torch backend.
 
     Args: those of ``keras.layers.GRU`` (same defaults, same weights, same config).
 
     What differs: under ``KERAS_BACKEND=torch`` with inputs on a CPU, ``reset_after=True`` (the Keras
-    default, the cuDNN / torch formulation) and the conditions of `FusedLSTM`, the whole sequence runs
+    default, the cuDNN / torch formulation) and the conditions of this module's `LSTM`, the whole sequence runs
     as one fused kernel call. Keras orders the gates [z, r, h] and torch [r, z, n]; the bias of shape
     ``(2, 3 * units)`` holds the input bias (row 0) and the recurrent bias (row 1), as torch's
     ``bias_ih`` / ``bias_hh``. Everything else is ``keras.layers.GRU``.
 
     Example:
 
-    >>> layer = FusedGRU(4)
+    >>> layer = GRU(4)
     >>> tuple(layer(keras.ops.ones((2, 5, 3))).shape)
     (2, 4)
     """
@@ -127,18 +131,18 @@ class FusedGRU(keras.layers.GRU):
 
 
 @keras.saving.register_keras_serializable(package="skills")
-class FusedBidirectional(keras.layers.Bidirectional):
-    """``keras.layers.Bidirectional`` that runs a `FusedLSTM` both ways in one ``torch._VF.lstm`` call.
+class Bidirectional(keras.layers.Bidirectional):
+    """``keras.layers.Bidirectional`` that runs an `LSTM` of this module both ways in one ``torch._VF.lstm`` call.
 
     Args: those of ``keras.layers.Bidirectional``.
 
-    What differs: under ``KERAS_BACKEND=torch`` on a CPU, around a `FusedLSTM` that would run fused,
+    What differs: under ``KERAS_BACKEND=torch`` on a CPU, around an `LSTM` of this module that would run fused,
     with ``merge_mode="concat"``, no ``initial_state`` and no ``return_state``, both directions run as
     one bidirectional kernel call instead of two. Everything else is ``keras.layers.Bidirectional``.
 
     Example:
 
-    >>> layer = FusedBidirectional(FusedLSTM(4, return_sequences=True))
+    >>> layer = Bidirectional(LSTM(4, return_sequences=True))
     >>> tuple(layer(keras.ops.ones((2, 5, 3))).shape)
     (2, 5, 8)
     """
@@ -146,7 +150,7 @@ class FusedBidirectional(keras.layers.Bidirectional):
     def call(self, sequences, initial_state=None, mask=None, training=None):
         forward, backward = self.forward_layer, self.backward_layer
         if not (initial_state is None and self.merge_mode == "concat" and not self.return_state
-                and isinstance(forward, FusedLSTM) and isinstance(backward, FusedLSTM)
+                and isinstance(forward, LSTM) and isinstance(backward, LSTM)
                 and backward.go_backwards and not forward.go_backwards and forward.units == backward.units
                 and _fusable(forward, sequences, mask) and _fusable(backward, sequences, mask)):
             return super().call(sequences, initial_state=initial_state, mask=mask, training=training)

@@ -245,10 +245,10 @@ def test_pretrained_encoder_starts_from_the_recurrent_weights(data, tmp_path, so
 
 
 def test_pretrained_encoder_accepts_plain_keras_lstms():
-    """A source saved before `FusedLSTM` holds ``keras.layers.LSTM``: its weights still copy into the encoder."""
+    """A source built with ``keras.layers.LSTM`` (files saved before `skills.models.recurrent`) seeds the encoder."""
     from types import SimpleNamespace
 
-    from skills.models.recurrent import FusedLSTM
+    from skills.models import recurrent
 
     inputs = keras.Input((L, 5))
     hidden = keras.layers.LSTM(8, return_sequences=True, name="lstm_1")(inputs)
@@ -256,7 +256,7 @@ def test_pretrained_encoder_accepts_plain_keras_lstms():
     model = make_model("gats", sequence_length=L, hidden_size=8, pretrained="source.keras")
     network = model._build_network(5, np.zeros(5), np.ones(5))
     encoder = [network.get_layer(f"encoder_{i}") for i in (1, 2)]
-    assert all(type(layer) is FusedLSTM for layer in encoder)
+    assert all(type(layer) is recurrent.LSTM for layer in encoder)
     model._pretrained_source = SimpleNamespace(network_=source)
     model._initialise(network)
     for mine, theirs in zip(encoder, [source.get_layer("lstm_1"), source.get_layer("lstm_2")]):

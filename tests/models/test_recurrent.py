@@ -1,4 +1,5 @@
-"""FusedLSTM / FusedGRU: the numbers and gradients of the Keras layers they subclass, on every backend.
+"""skills.models.recurrent: LSTM, GRU and Bidirectional give the numbers and gradients of the Keras layers they
+subclass, on every backend, and keep the weight layout of Keras' model files.
 
 Under ``KERAS_BACKEND=torch`` on a CPU they run ``torch._VF.lstm`` / ``gru``; the spy tests prove that path is
 taken (and skipped where Keras's conditions say no), the others that it changes nothing a user can see.
@@ -8,9 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from skills.models.recurrent import FusedBidirectional, FusedGRU, FusedLSTM
+from skills.models import recurrent
 
-PAIRS = {"lstm": (FusedLSTM, keras.layers.LSTM), "gru": (FusedGRU, keras.layers.GRU)}
+PAIRS = {"lstm": (recurrent.LSTM, keras.layers.LSTM), "gru": (recurrent.GRU, keras.layers.GRU)}
 STATES = {"lstm": 2, "gru": 1}  # (h, c) and h
 UNITS = 4
 
@@ -22,7 +23,7 @@ def _windows(n=3, steps=6, features=5, seed=1):
 def _twins(kind, wrapper=None, **options):
     """The fused layer and the Keras layer with ``options``, built on `_windows` and sharing random weights.
 
-    ``wrapper`` (``keras.layers.Bidirectional`` or `FusedBidirectional`) wraps the fused layer; the Keras layer
+    ``wrapper`` (``keras.layers.Bidirectional`` or `recurrent.Bidirectional`) wraps the fused layer; the Keras layer
     is then wrapped in ``keras.layers.Bidirectional``.
     """
     fused_class, keras_class = PAIRS[kind]
@@ -74,7 +75,7 @@ def _output_and_gradients(layer, x, probe):
 @pytest.mark.parametrize("layout", ["forward", "go_backwards", "bidirectional", "fused_bidirectional"])
 @pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
 def test_same_outputs_and_gradients_as_keras(kind, layout, return_sequences):
-    wrapper = {"bidirectional": keras.layers.Bidirectional, "fused_bidirectional": FusedBidirectional}.get(layout)
+    wrapper = {"bidirectional": keras.layers.Bidirectional, "fused_bidirectional": recurrent.Bidirectional}.get(layout)
     fused, plain = _twins(kind, wrapper, go_backwards=layout == "go_backwards", return_sequences=return_sequences)
     x = _windows(seed=3)
     probe = np.random.default_rng(4).normal(size=keras.ops.shape(plain(x))).astype("float32")
@@ -97,7 +98,7 @@ def test_initial_state_and_returned_states_match_keras(kind):
 
 
 @pytest.mark.parametrize("kind", PAIRS)
-@pytest.mark.parametrize("wrapper", [None, FusedBidirectional], ids=["plain", "bidirectional"])
+@pytest.mark.parametrize("wrapper", [None, recurrent.Bidirectional], ids=["plain", "bidirectional"])
 def test_mixed_precision_matches_keras(kind, wrapper):
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
@@ -124,16 +125,38 @@ def test_config_round_trip_and_registration(kind):
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_model_file_loads_in_safe_mode_and_predicts_the_same(tmp_path, suffix):
     inputs = keras.Input((6, 5))
-    x = FusedBidirectional(FusedLSTM(UNITS, return_sequences=True))(inputs)
-    x = FusedGRU(UNITS)(x)
+    x = recurrent.Bidirectional(recurrent.LSTM(UNITS, return_sequences=True))(inputs)
+    x = recurrent.GRU(UNITS)(x)
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
     path = tmp_path / f"fused{suffix}"
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
-    kinds = {type(layer).__name__ for layer in loaded.layers} | {type(loaded.layers[1].forward_layer).__name__}
-    assert {"FusedBidirectional", "FusedLSTM", "FusedGRU"} <= kinds
+    kinds = {type(layer) for layer in loaded.layers} | {type(loaded.layers[1].forward_layer)}
+    assert {recurrent.Bidirectional, recurrent.LSTM, recurrent.GRU} <= kinds
     x = _windows(n=4, seed=8)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
+
+
+def _network(layers):
+    """Bidirectional LSTM -> GRU -> LSTM -> Dense built from ``layers`` (this module or ``keras.layers``)."""
+    inputs = keras.Input((6, 5))
+    x = layers.Bidirectional(layers.LSTM(UNITS, return_sequences=True))(inputs)
+    x = layers.LSTM(UNITS)(layers.GRU(UNITS, return_sequences=True)(x))
+    return keras.Model(inputs, keras.layers.Dense(3)(x))
+
+
+@pytest.mark.parametrize("direction", ["keras_to_skills", "skills_to_keras"])
+def test_keras_weight_files_load_into_the_networks_and_back(tmp_path, direction):
+    """A ``.keras`` file keys weights by class name: files of Keras' own layers (older files) still load."""
+    source, target = (_network(keras.layers), _network(recurrent))[:: 1 if direction == "keras_to_skills" else -1]
+    path = tmp_path / "weights.keras"
+    source.save(path)
+    target.load_weights(path)
+    for got, want in zip(target.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    x = _windows(seed=12)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(target(x)), keras.ops.convert_to_numpy(source(x)),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_networks_use_the_fused_layers():
@@ -153,11 +176,11 @@ def test_networks_use_the_fused_layers():
     for key, build in builders.items():
         inputs = keras.Input((6, 5))
         layers = keras.Model(inputs, build(inputs)).layers
-        found[key] = [type(layer).__name__ for layer in layers if isinstance(layer, keras.layers.Bidirectional)]
+        found[key] = [type(layer) for layer in layers if isinstance(layer, keras.layers.Bidirectional)]
         layers = [getattr(layer, "forward_layer", layer) for layer in layers]
-        found[key] += [type(layer).__name__ for layer in layers if isinstance(layer, keras.layers.RNN)]
-    assert found == {"attention_lstm": ["FusedBidirectional"] * 2 + ["FusedLSTM"] * 2, "lstm": ["FusedLSTM"] * 2,
-                     "gru_stack": ["FusedGRU"], "lstm_stack": ["FusedLSTM"]}
+        found[key] += [type(layer) for layer in layers if isinstance(layer, keras.layers.RNN)]
+    assert found == {"attention_lstm": [recurrent.Bidirectional] * 2 + [recurrent.LSTM] * 2,
+                     "lstm": [recurrent.LSTM] * 2, "gru_stack": [recurrent.GRU], "lstm_stack": [recurrent.LSTM]}
 
 
 @pytest.fixture
@@ -180,13 +203,13 @@ def kernel_calls(monkeypatch):
 
 
 @pytest.mark.parametrize("kind", PAIRS)
-@pytest.mark.parametrize("wrapper", [keras.layers.Bidirectional, FusedBidirectional], ids=lambda w: w.__name__)
+@pytest.mark.parametrize("wrapper", [keras.layers.Bidirectional, recurrent.Bidirectional], ids=["keras", "skills"])
 def test_torch_cpu_runs_the_fused_kernel(kind, wrapper, kernel_calls):
     fused, plain = _twins(kind, wrapper, return_sequences=True)
     before = kernel_calls[kind]
     fused(_windows())
-    # FusedBidirectional runs both directions of an LSTM in one call; otherwise one call per direction
-    calls = 1 if wrapper is FusedBidirectional and kind == "lstm" else 2
+    # recurrent.Bidirectional runs both directions of an LSTM in one call; otherwise one call per direction
+    calls = 1 if wrapper is recurrent.Bidirectional and kind == "lstm" else 2
     assert kernel_calls[kind] == before + calls
     plain(_windows())
     assert kernel_calls[kind] == before + calls  # Keras's own layer on a CPU steps through time in Python
@@ -206,7 +229,7 @@ def test_torch_ineligible_settings_take_the_keras_path(kind, options, kernel_cal
 
 @pytest.mark.parametrize("merge_mode", ["sum", None])
 def test_torch_fused_bidirectional_needs_concat(merge_mode, kernel_calls):
-    fused = FusedBidirectional(FusedLSTM(UNITS, return_sequences=True), merge_mode=merge_mode)
+    fused = recurrent.Bidirectional(recurrent.LSTM(UNITS, return_sequences=True), merge_mode=merge_mode)
     plain = keras.layers.Bidirectional(keras.layers.LSTM(UNITS, return_sequences=True), merge_mode=merge_mode)
     x = _windows(seed=11)
     fused(x), plain(x)
