@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import keras
 
+from skills.models import recurrent
 from skills.models.base import SequenceClassifier
 from skills.models.layers import TemporalAttention, check_int, check_rate
 from skills.models.transformer import TransformerModel
@@ -24,17 +25,18 @@ def attention_lstm_network(x, *, lstm_units, attention_units, dropout_rate, bidi
     plus a Dense projection of the first LSTM's sequence added to the second's and layer-normalised,
     -> TemporalAttention(attention_units) -> Dense(64, relu) -> dropout -> Dense(3, softmax, float32).
     The causal variant applies the head to every step (layer ``step_probs``, ``(batch, T, 3)``) and
-    returns the last step. LSTMs keep cuDNN-eligible settings (defaults, no recurrent dropout).
+    returns the last step. The LSTMs (and their Bidirectional wrappers) are `skills.models.recurrent`'s and keep
+    cuDNN-eligible settings (defaults, no recurrent dropout): fused kernel calls on CUDA and, under torch, on a CPU.
     """
     units = int(lstm_units)
 
-    def recurrent(width, name):
+    def recurrent_block(width, name):
         dtype = recurrent_dtype()  # float32 under jax when mixed: its cuDNN kernels take no float16
-        layer = keras.layers.LSTM(width, return_sequences=True, name=name, dtype=dtype)
-        return keras.layers.Bidirectional(layer, name=f"bi_{name}", dtype=dtype) if bidirectional else layer
+        layer = recurrent.LSTM(width, return_sequences=True, name=name, dtype=dtype)
+        return recurrent.Bidirectional(layer, name=f"bi_{name}", dtype=dtype) if bidirectional else layer
 
-    first = keras.layers.Dropout(dropout_rate, name="lstm_1_dropout")(recurrent(units, "lstm_1")(x))
-    second = recurrent(units // 2, "lstm_2")(first)  # (b, T, units//2 [*2])
+    first = keras.layers.Dropout(dropout_rate, name="lstm_1_dropout")(recurrent_block(units, "lstm_1")(x))
+    second = recurrent_block(units // 2, "lstm_2")(first)  # (b, T, units//2 [*2])
     projected = keras.layers.Dense(second.shape[-1], name="residual_projection")(first)
     encoded = keras.layers.LayerNormalization(name="residual_norm")(keras.layers.Add()([second, projected]))
     context, _ = TemporalAttention(attention_units, causal=not bidirectional, name="attention")(

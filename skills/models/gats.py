@@ -116,6 +116,12 @@ def _recurrent_layers(network):
     return [layer for layer in network.layers if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU))]
 
 
+def _describe(layers):
+    """Kind (``"LSTM"`` / ``"GRU"``, a subclass counting as its base) and weight shapes of each recurrent layer."""
+    return [("LSTM" if isinstance(layer, keras.layers.LSTM) else "GRU", [tuple(w.shape) for w in layer.weights])
+            for layer in layers]
+
+
 class GATsModel(SequenceClassifier):
     """Graph-attention (Qlib GATs) down / flat / up classifier over the stocks of each date.
 
@@ -200,11 +206,9 @@ class GATsModel(SequenceClassifier):
             return network
         path, source = self.pretrained, _recurrent_layers(self._pretrained_source.network_)
         target = _recurrent_layers(network)
-        describe = lambda layers: [(type(layer).__name__, [tuple(w.shape) for w in layer.weights])  # noqa: E731
-                                   for layer in layers]
-        if describe(source) != describe(target):
-            raise ModelFileError(f"{path}: its recurrent layers {describe(source)} do not match the GATs encoder "
-                                 f"{describe(target)} (base_model={self.base_model!r}, hidden_size="
+        if _describe(source) != _describe(target):
+            raise ModelFileError(f"{path}: its recurrent layers {_describe(source)} do not match the GATs encoder "
+                                 f"{_describe(target)} (base_model={self.base_model!r}, hidden_size="
                                  f"{self.hidden_size}, num_layers={self.num_layers})")
         for mine, theirs in zip(target, source):
             mine.set_weights([np.asarray(w) for w in theirs.get_weights()])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from skills.models import recurrent
 from skills.models.base import SequenceClassifier
 from skills.models.layers import check_int, check_rate
 from skills.training import recurrent_dtype
@@ -14,13 +15,13 @@ __all__ = ["LSTMModel", "lstm_network"]
 def lstm_network(x, *, lstm_units, num_layers, dropout_rate):
     """``num_layers`` LSTMs (the last returns its final state) with dropout, then a softmax head.
 
-    ``(batch, T, F)`` normalised windows in, ``(batch, 3)`` float32 probabilities out. The LSTMs keep float32
-    under jax when the policy is mixed (`skills.training.recurrent_dtype`).
+    ``(batch, T, F)`` normalised windows in, ``(batch, 3)`` float32 probabilities out. The LSTMs are
+    `skills.models.recurrent.LSTM` (one fused kernel call on a CPU under torch) and keep float32 under jax when
+    the policy is mixed (`skills.training.recurrent_dtype`).
     """
     for index in range(int(num_layers)):
         last = index == int(num_layers) - 1
-        x = keras.layers.LSTM(lstm_units, return_sequences=not last, name=f"lstm_{index + 1}",
-                              dtype=recurrent_dtype())(x)
+        x = recurrent.LSTM(lstm_units, return_sequences=not last, name=f"lstm_{index + 1}", dtype=recurrent_dtype())(x)
         x = keras.layers.Dropout(dropout_rate, name=f"lstm_{index + 1}_dropout")(x)
     return keras.layers.Dense(3, activation="softmax", dtype="float32", name="probs")(x)
 

@@ -1,16 +1,19 @@
 """Building blocks shared by the Qlib-zoo networks (GRU, ALSTM, TCN, Localformer, KRNN).
 
-The zoo needs no custom layer: every block is made of Keras' own layers (``GRU``, ``LSTM``,
-``Conv1D`` with ``padding="causal"``, ``Add``, ``Average``) plus the package's registered
+The zoo needs no custom layer of its own: every block is made of Keras' own layers (``Conv1D`` with
+``padding="causal"``, ``Add``, ``Average``) plus the package's registered `recurrent.GRU` and
+`recurrent.LSTM` (Keras' ``GRU`` and ``LSTM`` that run PyTorch's fused kernel on a CPU under torch),
 `TemporalAttention`, `PositionalEncoding` and `TransformerEncoderBlock`, so model files load with
-``safe_mode=True`` on every backend. Recurrent layers keep their cuDNN-eligible settings (tanh /
-sigmoid, ``reset_after=True`` for the GRU, no ``recurrent_dropout``, no ``unroll``, no masks).
+``safe_mode=True`` on every backend. Recurrent layers keep their cuDNN-eligible settings (tanh / sigmoid,
+``reset_after=True`` for the GRU, no ``recurrent_dropout``, no ``unroll``, no masks), which the fused CPU
+kernel needs too.
 """
 
 from __future__ import annotations
 
 import keras
 
+from skills.models import recurrent
 from skills.models.layers import check_int
 from skills.training import recurrent_dtype
 
@@ -33,11 +36,11 @@ def recurrent_stack(x, *, units, num_layers, dropout_rate, name, rnn_type="gru",
     ``last_sequences`` (``(batch, T, units)``), else its final output (``(batch, units)``). Under jax with a
     mixed policy the layers keep float32 (`skills.training.recurrent_dtype`).
     """
-    layer_class = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[check_rnn_type(rnn_type)]
+    layer_class = {"gru": recurrent.GRU, "lstm": recurrent.LSTM}[check_rnn_type(rnn_type)]
     count = check_int("num_layers", num_layers)
     for index in range(count):
         last = index == count - 1
-        options = {"reset_after": True} if layer_class is keras.layers.GRU else {}
+        options = {"reset_after": True} if layer_class is recurrent.GRU else {}
         x = layer_class(units, return_sequences=last_sequences or not last, name=f"{name}_{index + 1}",
                         dtype=recurrent_dtype(), **options)(x)
         if not last and dropout_rate:

@@ -234,7 +234,7 @@ def test_pretrained_encoder_starts_from_the_recurrent_weights(data, tmp_path, so
     start = _WeightsAtStart()
     model = make_model("gats", sequence_length=L, hidden_size=8, base_model=base_model, pretrained=str(path))
     model.fit(data, epochs=1, verbose=0, callbacks=[start])
-    recurrent = [layer for layer in source.network_.layers if type(layer).__name__ in ("LSTM", "GRU")]
+    recurrent = [layer for layer in source.network_.layers if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU))]
     assert len(recurrent) == 2
     for copied, layer in zip(start.weights, recurrent):
         for mine, theirs in zip(copied, layer.get_weights()):
@@ -242,6 +242,26 @@ def test_pretrained_encoder_starts_from_the_recurrent_weights(data, tmp_path, so
     fresh = make_model("gats", sequence_length=L, hidden_size=8, base_model=base_model)._build_network(
         len(data.feature_names), np.zeros(len(data.feature_names)), np.ones(len(data.feature_names)))
     assert not np.allclose(fresh.get_layer("encoder_1").get_weights()[0], start.weights[0][0])  # Keras' initialisers
+
+
+def test_pretrained_encoder_accepts_plain_keras_lstms():
+    """A source built with ``keras.layers.LSTM`` (files saved before `skills.models.recurrent`) seeds the encoder."""
+    from types import SimpleNamespace
+
+    from skills.models import recurrent
+
+    inputs = keras.Input((L, 5))
+    hidden = keras.layers.LSTM(8, return_sequences=True, name="lstm_1")(inputs)
+    source = keras.Model(inputs, keras.layers.LSTM(8, name="lstm_2")(hidden))
+    model = make_model("gats", sequence_length=L, hidden_size=8, pretrained="source.keras")
+    network = model._build_network(5, np.zeros(5), np.ones(5))
+    encoder = [network.get_layer(f"encoder_{i}") for i in (1, 2)]
+    assert all(type(layer) is recurrent.LSTM for layer in encoder)
+    model._pretrained_source = SimpleNamespace(network_=source)
+    model._initialise(network)
+    for mine, theirs in zip(encoder, [source.get_layer("lstm_1"), source.get_layer("lstm_2")]):
+        for got, want in zip(mine.get_weights(), theirs.get_weights(), strict=True):
+            np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.slow
