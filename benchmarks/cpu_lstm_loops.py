@@ -8,7 +8,7 @@ Under jax on a CPU, Keras runs each LSTM direction as a ``lax.scan`` whose step 
 input and the previous state by the kernels. The variants, each the same network with the same weights
 (the script checks that their probabilities agree to 1e-5 before timing them):
 
-- ``keras``: ``keras.layers.LSTM`` as the package uses it;
+- ``keras``: the package's layers (``skills.models.recurrent``: under jax, exactly ``keras.layers.LSTM``);
 - ``hoisted``: the input projection of all 30 steps done as one matmul before the scan, only the
   recurrent matmul inside it (what PyTorch's fused kernel does);
 - ``both_directions``: ``hoisted``, and the two directions of each ``Bidirectional`` in one scan with a
@@ -88,23 +88,29 @@ def build(variant, n_features):
     import keras
 
     import skills.models.attention_lstm as attention_lstm
+    from skills.models import recurrent  # the layers attention_lstm_network builds
 
     hoisted, both = layer_classes()
-    lstm, bidirectional = keras.layers.LSTM, keras.layers.Bidirectional
+    lstm, bidirectional = recurrent.LSTM, recurrent.Bidirectional
     if variant in ("hoisted", "both_directions"):
-        keras.layers.LSTM = hoisted
+        recurrent.LSTM = hoisted
     if variant == "both_directions":
-        keras.layers.Bidirectional = both
+        recurrent.Bidirectional = both
     if variant == "unrolled":
-        keras.layers.LSTM = lambda *args, **kwargs: lstm(*args, unroll=True, **kwargs)
+        recurrent.LSTM = lambda *args, **kwargs: lstm(*args, unroll=True, **kwargs)
     try:
         keras.utils.set_random_seed(0)
         windows = keras.Input((30, n_features))
         probs = attention_lstm.attention_lstm_network(windows, lstm_units=128, attention_units=64, dropout_rate=0.3,
                                                       bidirectional=True)
     finally:
-        keras.layers.LSTM, keras.layers.Bidirectional = lstm, bidirectional
+        recurrent.LSTM, recurrent.Bidirectional = lstm, bidirectional
     network = keras.Model(windows, probs)
+    kinds = {type(layer).__name__ for outer in network.layers
+             for layer in (outer, getattr(outer, "forward_layer", outer))}
+    wanted = {"hoisted": "HoistedLSTM", "both_directions": "BothDirections"}.get(variant)
+    if wanted and wanted not in kinds:
+        raise SystemExit(f"the {variant} variant did not replace the network's recurrent layers ({sorted(kinds)})")
     network.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     return network
 
