@@ -24,6 +24,7 @@ the median epoch. The ratio is to ``keras`` in the same run. Compare within one 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 
@@ -43,6 +44,7 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+@functools.cache
 def layer_classes():
     """The experimental recurrent layers (registered only here, so the network can be rebuilt by Bidirectional)."""
     import keras

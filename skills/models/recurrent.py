@@ -58,6 +58,30 @@ def _fused_call(layer, kernel_fn, sequences, states, weights):
     return last, outputs if layer.return_sequences else last.unsqueeze(1), [state.squeeze(0) for state in final]
 
 
+def _lstm_weights(cell):
+    """torch's ``[weight_ih, weight_hh, bias_ih, bias_hh]`` from a Keras LSTM cell (same gate order i, f, c, o)."""
+    import torch
+
+    bias = cell.bias.value
+    return [cell.kernel.value.T, cell.recurrent_kernel.value.T, bias, torch.zeros_like(bias)]
+
+
+def _gru_weights(cell):
+    """torch's ``[weight_ih, weight_hh, bias_ih, bias_hh]`` from a Keras GRU cell (``reset_after=True``).
+
+    Keras orders the gates [z, r, h] and torch [r, z, n]; Keras's ``(2, 3 * units)`` bias holds the input row
+    and the recurrent row.
+    """
+    import torch
+
+    def torch_gates(weight):  # [z, r, h] -> [r, z, n] along the last axis
+        z, r, h = torch.chunk(weight, 3, dim=-1)
+        return torch.cat([r, z, h], dim=-1)
+
+    bias = torch_gates(cell.bias.value)
+    return [torch_gates(cell.kernel.value).T, torch_gates(cell.recurrent_kernel.value).T, bias[0], bias[1]]
+
+
 @keras.saving.register_keras_serializable(package="skills")
 class LSTM(keras.layers.LSTM):
     """``keras.layers.LSTM`` that runs ``torch._VF.lstm`` on a CPU under the torch backend.
@@ -86,14 +110,6 @@ class LSTM(keras.layers.LSTM):
         return _fused_call(self, torch._VF.lstm, sequences, initial_state, _lstm_weights(self.cell))
 
 
-def _lstm_weights(cell):
-    """torch's ``[weight_ih, weight_hh, bias_ih, bias_hh]`` from a Keras LSTM cell (same gate order i, f, c, o)."""
-    import torch
-
-    bias = cell.bias.value
-    return [cell.kernel.value.T, cell.recurrent_kernel.value.T, bias, torch.zeros_like(bias)]
-
-
 @keras.saving.register_keras_serializable(package="skills")
 class GRU(keras.layers.GRU):
     """``keras.layers.GRU`` that runs ``torch._VF.gru`` on a CPU under the torch backend.
@@ -119,15 +135,8 @@ class GRU(keras.layers.GRU):
             return super().inner_loop(sequences, initial_state, mask=mask, training=training)
         import torch
 
-        def torch_gates(weight):  # [z, r, h] -> [r, z, n] along the last axis
-            z, r, h = torch.chunk(weight, 3, dim=-1)
-            return torch.cat([r, z, h], dim=-1)
-
-        cell = self.cell
-        bias = torch_gates(cell.bias.value)  # (2, 3 * units): input row, recurrent row
-        weights = [torch_gates(cell.kernel.value).T, torch_gates(cell.recurrent_kernel.value).T, bias[0], bias[1]]
         states = initial_state[:1] if keras.tree.is_nested(initial_state) else [initial_state]
-        return _fused_call(self, torch._VF.gru, sequences, states, weights)
+        return _fused_call(self, torch._VF.gru, sequences, states, _gru_weights(self.cell))
 
 
 @keras.saving.register_keras_serializable(package="skills")
