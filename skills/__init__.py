@@ -15,7 +15,8 @@ import os as _os
 import sys as _sys
 from importlib.util import find_spec as _find_spec
 
-__version__ = "0.1.0"
+from ._version import __version__
+
 DEFAULT_BACKEND = "jax"
 
 

@@ -1,3 +1,8 @@
+"""``python -m skills``: the same command line as the ``skills`` console script."""
+
+import sys
+
 from skills.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    sys.exit(main())

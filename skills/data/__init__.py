@@ -1,5 +1,6 @@
 """Bars in, leak-free windows out: loading, features, labels, splits and datasets."""
 
+from .bundled import default_data_path
 from .dataset import BATCH_BY, SCALERS, PreparedData, ScalerStats, Split, prepare_dataset, prepare_walk_forward
 from .features import (
     CROSS_SECTION_MODES,
@@ -22,6 +23,7 @@ __all__ = [
     "FEATURE_SETS", "LABEL_METHODS", "PRICE_VOLUME_FEATURES", "compute_price_volume", "LabelRule", "LoadReport",
     "PreparedData", "SCALERS", "ScalerStats", "Split", "SplitBounds", "Universe", "WALK_FORWARD_MODES", "WARMUP_BARS",
     "WindowArray", "WindowDataset", "chronological_bounds", "compute_features", "cross_section_labels",
-    "cross_section_normalise", "feature_windows", "forward_return", "load_ohlcv", "load_universe", "make_labels",
-    "prepare_dataset", "universe_windows", "prepare_walk_forward", "walk_forward_bounds",
+    "cross_section_normalise", "default_data_path", "feature_windows", "forward_return", "load_ohlcv",
+    "load_universe", "make_labels", "prepare_dataset", "universe_windows", "prepare_walk_forward",
+    "walk_forward_bounds",
 ]
