@@ -2,10 +2,10 @@
 
 - `baselines`: `make_baseline` (majority class, class prior, LightGBM on the last bar) as a scikit-learn
   estimator, `LastBarClassifier`;
-- `report`: `score_on_test` (the table `python -m skills train` prints), `training_report` (its JSON report),
-  `compare`, `format_table`, `format_confusion`;
-- `walk_forward`: `walk_forward`, `backtest_metrics`, `topk_metrics` (a universe's top-k portfolio), `summarise`,
-  `format_summary_table`.
+- `report`: `score_on_test` (the figures `python -m skills train` prints), `training_report` (its JSON report),
+  `compare`;
+- `walk_forward`: `walk_forward`, `backtest_metrics`, `topk_metrics` (a universe's top-k portfolio), `summarise`;
+- `tables`: every figure above as a text table: `format_table`, `format_confusion`, `format_summary_table`.
 
 The metrics themselves live in `skills.metrics` and are re-exported here. All results are plain Python types,
 ready for `json.dump`; probabilities are `(n, 3)` in `CLASS_NAMES` order.
@@ -20,13 +20,12 @@ from skills.evaluation.baselines import (
     prior_baseline,
     standard_baselines,
 )
-from skills.evaluation.report import compare, format_confusion, format_table, score_on_test, training_report
+from skills.evaluation.report import compare, score_on_test, training_report
+from skills.evaluation.tables import TOPK_KEYS, format_confusion, format_summary_table, format_table
 from skills.evaluation.walk_forward import (
     BACKTEST_KEYS,
     SUMMARY_KEYS,
-    TOPK_KEYS,
     backtest_metrics,
-    format_summary_table,
     summarise,
     topk_figures,
     topk_metrics,

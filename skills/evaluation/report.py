@@ -1,18 +1,15 @@
-"""The test-split report: a model beside its baselines, the JSON report of a training run, and text tables.
+"""The test-split report: a model beside its baselines, and the JSON report of a training run.
 
-`score_on_test` is what `python -m skills train` prints; `training_report` is the report file it writes
-beside the model. Both are plain library calls, so a Python user gets the same figures.
+`score_on_test` is what `python -m skills train` prints (as a table: `skills.evaluation.tables.format_table`);
+`training_report` is the report file it writes beside the model. Both are plain library calls, so a Python user
+gets the same figures.
 
 Example:
     >>> import numpy as np
     >>> always_up = np.tile([0.0, 0.0, 1.0], (2, 1))
     >>> results = compare([0, 2], np.eye(3)[[0, 2]], {"majority": always_up})
-    >>> print(format_table(results))
-    metric         model  majority
-    accuracy      1.0000    0.5000
-    balanced acc  1.0000    0.5000
-    macro-F1      1.0000    0.3333
-    log loss      0.0000   18.0218
+    >>> round(results["model"]["accuracy"], 4), round(results["majority"]["accuracy"], 4)
+    (1.0, 0.5)
 """
 
 from __future__ import annotations
@@ -21,32 +18,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from skills.data.labels import CLASS_NAMES
+from skills._version import __version__
 from skills.evaluation.baselines import BASELINES, make_baseline
-from skills.metrics import N_CLASSES, classification_metrics, daily_ic, ic_basis
+from skills.evaluation.tables import text_table
+from skills.evaluation.walk_forward import topk_figures, topk_metrics
+from skills.metrics import classification_metrics, daily_ic, ic_basis
 
-__all__ = ["compare", "score_on_test", "training_report", "format_table", "format_confusion"]
+__all__ = ["compare", "score_on_test", "training_report"]
 
-# (key in the metrics dict, row label in format_table)
-_TABLE_ROWS = (
-    ("accuracy", "accuracy"),
-    ("balanced_accuracy", "balanced acc"),
-    ("macro_f1", "macro-F1"),
-    ("log_loss", "log loss"),
-)
-# rows shown when every entry has the key (a universe's `score_on_test`): (key, label, scale)
-_UNIVERSE_ROWS = (
-    ("rank_ic", "rank IC (daily)", 1),
-    ("rank_icir", "rank ICIR", 1),
-    ("ic", "IC (daily)", 1),
-    ("icir", "ICIR", 1),
-    ("excess_annual_return", "top-k excess %", 100),
-    ("information_ratio", "top-k IR", 1),
-    ("topk_max_drawdown", "top-k max DD %", 100),
-    ("turnover", "top-k turnover", 1),
-)
+_text_table = text_table  # until skills.tuning.results imports skills.evaluation.tables.text_table
 
 
 def compare(y_true, model_proba, baselines, model_name="model"):
@@ -112,8 +93,6 @@ def score_on_test(model, data, *, name="model", baselines=BASELINES, seed=0, bar
         for key, proba in probas.items():
             results[key].update(daily_ic(proba, test.forward_returns, test.dates), ic_basis="daily")
     if bars is not None and topk_options is not None:
-        from skills.evaluation.walk_forward import topk_figures, topk_metrics  # it imports this module
-
         for key, proba in probas.items():
             results[key].update(topk_figures(topk_metrics(test, proba, bars, **topk_options).metrics))
     return results
@@ -139,8 +118,6 @@ def training_report(model, data, results, *, name, settings=None, timings=None, 
         `test_metrics`, `history`, `timings`, `files`.
     """
     import keras
-
-    from skills import __version__
 
     settings = {key: _plain(value) for key, value in (settings or {}).items()}
     files = {key: str(path) for key, path in (files or {}).items()}
@@ -181,76 +158,3 @@ def _plain(value):
     if isinstance(value, Path):
         return str(value)
     return value.item() if isinstance(value, np.generic) else str(value)
-
-
-def format_table(results):
-    """A text table: one row per headline metric (4 decimals), one column per model.
-
-    On a universe (every entry's `ic_basis` is `"daily"`) the daily rank IC, rank ICIR, IC and ICIR rows follow,
-    and the top-k portfolio's rows where the entries have them (`n/a` where a figure is undefined).
-
-    Args:
-        results (Mapping[str, Mapping]): name -> metrics, as returned by `compare`.
-
-    Returns:
-        str: e.g. ::
-
-            metric         model  majority
-            accuracy      0.5000    0.4000
-            balanced acc  0.4500    0.3333
-            macro-F1      0.4200    0.1905
-            log loss      1.0310   21.5850
-
-    Raises:
-        ValueError: `results` is empty or an entry lacks a headline metric.
-    """
-    if not isinstance(results, Mapping) or not results:
-        raise ValueError("results must be a non-empty mapping of name -> metrics")
-    columns = {}
-    for name, metrics in results.items():
-        missing = [key for key, _ in _TABLE_ROWS if key not in metrics]
-        if missing:
-            raise ValueError(f"results[{name!r}] has no {missing[0]!r}")
-        columns[str(name)] = [f"{float(metrics[key]):.4f}" for key, _ in _TABLE_ROWS]
-    labels = [label for _, label in _TABLE_ROWS]
-    daily = all(metrics.get("ic_basis") == "daily" for metrics in results.values())
-    for key, label, scale in _UNIVERSE_ROWS:
-        if daily and all(key in metrics for metrics in results.values()):
-            labels.append(label)
-            for name, metrics in results.items():
-                value = metrics[key]
-                columns[str(name)].append("n/a" if value is None else f"{float(value) * scale:.4f}")
-    return _text_table(pd.DataFrame(columns, index=labels), "metric")
-
-
-def format_confusion(cm):
-    """A confusion matrix as text, rows = true class, columns = predicted class.
-
-    Args:
-        cm (array-like, shape (3, 3)): counts in `CLASS_NAMES` order, e.g. `metrics["confusion_matrix"]`.
-
-    Returns:
-        str: e.g. ::
-
-            true\\pred  down  flat  up
-            down          3     1   0
-            flat          0     2   1
-            up            1     0   4
-
-    Raises:
-        ValueError: `cm` is not 3x3.
-    """
-    arr = np.asarray(cm)
-    if arr.shape != (N_CLASSES, N_CLASSES):
-        raise ValueError(f"cm must be {N_CLASSES}x{N_CLASSES}, got shape {arr.shape}")
-    cells = [[f"{v:g}" if arr.dtype.kind == "f" else str(int(v)) for v in row] for row in arr]
-    return _text_table(pd.DataFrame(cells, index=list(CLASS_NAMES), columns=list(CLASS_NAMES)), "true\\pred")
-
-
-def _text_table(cells, corner):
-    """`cells` (a DataFrame of strings) as text: the row labels left-aligned under `corner`, the other columns
-    right-aligned, two spaces between columns."""
-    cells = cells.copy()
-    cells.columns = pd.Index([str(c) for c in cells.columns], name=corner)
-    widths = {c: 1 + max(len(c), *(len(v) for v in cells[c])) for c in cells.columns}
-    return cells.to_string(col_space=widths)

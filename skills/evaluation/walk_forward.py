@@ -6,14 +6,13 @@
   features, which cannot predict from one ticker's bars);
 - `walk_forward`: every model and baseline on every fold (`split_metrics` and the backtest figures: per-ticker
   `MLStrategy` backtests, or with `topk_options` the top-k portfolio, as Qlib scores a universe);
-- `summarise` / `format_summary_table`: mean ± std over folds of `SUMMARY_KEYS`, as a dict and as text.
+- `summarise`: mean ± std over folds of `SUMMARY_KEYS` (as text: `skills.evaluation.tables.format_summary_table`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -21,31 +20,27 @@ import pandas as pd
 from skills.data.dataset import as_frames
 from skills.data.io import OHLCV_COLUMNS
 from skills.evaluation.baselines import BASELINES, make_baseline
-from skills.evaluation.report import _text_table
+from skills.evaluation.tables import TOPK_KEYS
 from skills.metrics import mean_std, split_metrics
 
 __all__ = ["BACKTEST_KEYS", "FIXED_KEYS", "TOPK_KEYS", "SUMMARY_KEYS", "backtest_metrics", "topk_metrics",
-           "walk_forward", "summarise", "format_summary_table", "topk_figures"]
+           "walk_forward", "summarise", "topk_figures"]
 
 log = logging.getLogger(__name__)
 
 #: Backtest figures averaged over tickers (`backtest_metrics`) and reported by `walk_forward`.
 BACKTEST_KEYS = ("sharpe", "total_return", "buy_and_hold_return", "max_drawdown", "n_trades")
-#: Top-k portfolio figures (`topk_metrics`), reported by `walk_forward` when it is given `topk_options`; a
-#: `topk_` name is `run_backtest`'s figure without the prefix (kept apart from the per-ticker backtest's).
-TOPK_KEYS = ("excess_annual_return", "information_ratio", "topk_max_drawdown", "turnover", "topk_annual_return",
-             "benchmark_annual_return")
-
-
-def topk_figures(metrics):
-    """The `TOPK_KEYS` of a top-k `BacktestResult.metrics`."""
-    return {key: metrics.get(key.removeprefix("topk_")) for key in TOPK_KEYS}
-#: The figures `walk_forward` summarises over folds (mean ± std), in table order.
 #: The per-ticker figures again at the seed's fixed threshold 0.65 (`DEFAULT_THRESHOLD`), beside those at the
 #: threshold each model chose on its validation split (the default, ``confidence_threshold=None``).
 FIXED_KEYS = ("sharpe_at_fixed", "n_trades_at_fixed")
+#: The figures `walk_forward` summarises over folds (mean ± std), in table order.
 SUMMARY_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ic", "rank_ic", "icir", "rank_icir",
                 "sharpe", "total_return", "buy_and_hold_return", "n_trades") + FIXED_KEYS + TOPK_KEYS
+
+
+def topk_figures(metrics):
+    """The `TOPK_KEYS` (`skills.evaluation.tables`) of a top-k `BacktestResult.metrics`."""
+    return {key: metrics.get(key.removeprefix("topk_")) for key in TOPK_KEYS}
 
 
 def backtest_metrics(model, bars, start, end, tickers=None, **options):
@@ -287,80 +282,3 @@ def summarise(records):
             mean, std = mean_std(values)
             summary[name][key] = {"mean": mean, "std": std, "values": values}
     return dict(sorted(summary.items(), key=lambda item: -(item[1]["macro_f1"]["mean"] or 0.0)))
-
-
-# (key in a walk_forward summary, column header, scale, decimals)
-_SUMMARY_COLUMNS = (
-    ("accuracy", "accuracy", 1, 3),
-    ("balanced_accuracy", "balanced acc", 1, 3),
-    ("macro_f1", "macro-F1", 1, 3),
-    ("log_loss", "log loss", 1, 3),
-    ("ic", "IC", 1, 3),
-    ("icir", "ICIR", 1, 2),
-    ("sharpe", "Sharpe", 1, 2),
-    ("total_return", "return %", 100, 1),
-    ("buy_and_hold_return", "B&H return %", 100, 1),
-    ("n_trades", "trades", 1, 1),
-    ("sharpe_at_fixed", "Sharpe@0.65", 1, 2),
-    ("n_trades_at_fixed", "trades@0.65", 1, 1),
-)
-# the universe layout: Qlib's figures (daily rank IC, its ICIR, the top-k portfolio) beside the classification
-_UNIVERSE_COLUMNS = (
-    ("accuracy", "accuracy", 1, 3),
-    ("macro_f1", "macro-F1", 1, 3),
-    ("rank_ic", "rank IC", 1, 4),
-    ("rank_icir", "rank ICIR", 1, 2),
-    ("ic", "IC", 1, 4),
-    ("excess_annual_return", "top-k excess %", 100, 1),
-    ("information_ratio", "IR", 1, 2),
-    ("topk_max_drawdown", "max DD %", 100, 1),
-    ("turnover", "turnover", 1, 2),
-)
-
-
-def format_summary_table(summary):
-    """The walk-forward summary as text: one row per model or baseline, `mean ± std` over folds.
-
-    Rows are sorted by mean macro-F1, best first; a figure that is not defined (the baselines' trading
-    columns, the majority's IC) reads `n/a`, and one defined in a single fold has no `± std`. When any row has
-    a top-k figure (`walk_forward(..., topk_options=...)`, a universe) the columns are the universe's: accuracy,
-    macro-F1, daily rank IC, rank ICIR, IC, and the top-k portfolio's annualised excess return over the
-    equal-weight universe, information ratio, max drawdown and turnover; otherwise the per-ticker layout below.
-
-    Args:
-        summary (Mapping[str, Mapping]): `walk_forward(...)["summary"]`.
-
-    Returns:
-        str: e.g. ::
-
-            model        accuracy  balanced acc  ...  Sharpe       return %  B&H return %
-            lightgbm  0.384±0.010   0.376±0.012  ...     n/a            n/a           n/a
-            majority  0.343±0.020   0.333±0.000  ...     n/a            n/a           n/a
-
-    Raises:
-        ValueError: `summary` is empty or a row lacks a column.
-    """
-    if not isinstance(summary, Mapping) or not summary:
-        raise ValueError("summary must be a non-empty mapping of name -> figures")
-    universe = any((figures.get(key) or {}).get("mean") is not None
-                   for figures in summary.values() for key in TOPK_KEYS)
-    columns = _UNIVERSE_COLUMNS if universe else _SUMMARY_COLUMNS
-    for name, figures in summary.items():
-        missing = [key for key, *_ in columns if key not in figures]
-        if missing:
-            raise ValueError(f"summary[{name!r}] has no {missing[0]!r}")
-    rows = sorted(summary.items(), key=lambda item: -(item[1]["macro_f1"].get("mean") or 0.0))
-    cells = pd.DataFrame([[_cell(figures[key], scale, digits) for key, _, scale, digits in columns]
-                          for _, figures in rows],
-                         index=[str(name) for name, _ in rows], columns=[label for _, label, *_ in columns])
-    return _text_table(cells, "model")
-
-
-def _cell(figure, scale, digits):
-    """`mean±std` scaled and rounded; `mean` alone without a std; `n/a` without a mean."""
-    mean, std = figure.get("mean"), figure.get("std")
-    if mean is None:
-        return "n/a"
-    if std is None:
-        return f"{mean * scale:.{digits}f}"
-    return f"{mean * scale:.{digits}f}±{std * scale:.{digits}f}"
