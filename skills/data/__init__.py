@@ -1,7 +1,7 @@
 """Bars in, leak-free windows out: loading, features, labels, splits and datasets."""
 
 from .bundled import default_data_path
-from .dataset import BATCH_BY, SCALERS, PreparedData, ScalerStats, Split, prepare_dataset, prepare_walk_forward
+from .dataset import BATCH_BY, PreparedData, Split, prepare_dataset, prepare_walk_forward
 from .features import (
     CROSS_SECTION_MODES,
     FEATURE_NAMES,
@@ -14,6 +14,7 @@ from .features import (
 )
 from .io import DataError, load_ohlcv
 from .labels import CLASS_NAMES, LABEL_METHODS, LabelRule, cross_section_labels, forward_return, make_labels
+from .scaling import SCALERS, ScalerStats
 from .splits import WALK_FORWARD_MODES, SplitBounds, chronological_bounds, walk_forward_bounds
 from .universe import LoadReport, Universe, load_universe
 from .windows import DateBatchDataset, WindowArray, WindowDataset, feature_windows, universe_windows

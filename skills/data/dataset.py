@@ -28,56 +28,16 @@ from .features import (
 )
 from .io import DataError, load_ohlcv
 from .labels import CLASS_NAMES, LabelRule, forward_return
+from .scaling import SCALERS, ScalerStats
 from .splits import SplitBounds, chronological_bounds, walk_forward_bounds
 from .universe import holds_long_format, load_universe
 from .windows import DateBatchDataset, WindowArray, WindowDataset
 
-__all__ = ["BATCH_BY", "PreparedData", "Split", "ScalerStats", "SCALERS", "prepare_dataset", "prepare_walk_forward"]
+__all__ = ["BATCH_BY", "PreparedData", "Split", "prepare_dataset", "prepare_walk_forward"]
 
-SCALERS = ("standard", "minmax", "robust")
 #: How ``Split.dataset`` batches windows: fixed-size batches, or all windows of one date per batch.
 BATCH_BY = ("window", "date")
-_CHUNK = 65_536  # rows per chunk when summing squares
 _SCALER_ROWS = 2_000_000  # most window rows a relative (price-volume) scaler is fit on
-
-
-@dataclass(frozen=True)
-class ScalerStats:
-    """Per-feature scaling learned on training rows: ``scaled = (x - offset) / scale``.
-
-    ``standard``: mean and standard deviation; ``minmax``: minimum and range; ``robust``: median
-    and inter-quartile range. A zero scale becomes 1. ``keras.layers.Normalization(mean=offset,
-    variance=scale ** 2)`` applies the same map inside a network.
-    """
-
-    kind: str
-    offset: np.ndarray
-    scale: np.ndarray
-
-    @classmethod
-    def fit(cls, rows: np.ndarray, kind: str = "standard") -> "ScalerStats":
-        if kind not in SCALERS:
-            raise ValueError(f"scaler must be one of {SCALERS}, got {kind!r}")
-        rows = np.asarray(rows)
-        if kind == "standard":  # float64 sums over row chunks: no float64 copy of all rows
-            offset = rows.mean(axis=0, dtype=np.float64)
-            squares = sum((((rows[i:i + _CHUNK] - offset) ** 2).sum(axis=0) for i in range(0, len(rows), _CHUNK)),
-                          np.zeros_like(offset))
-            scale = np.sqrt(squares / len(rows))
-        elif kind == "minmax":
-            offset = rows.min(axis=0).astype(np.float64)
-            scale = rows.max(axis=0).astype(np.float64) - offset
-        else:
-            q25, offset, q75 = np.quantile(rows, [0.25, 0.5, 0.75], axis=0).astype(np.float64)
-            scale = q75 - q25
-        scale = np.where(scale > 1e-12, scale, 1.0)
-        return cls(kind, offset.astype(np.float32), scale.astype(np.float32))
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        return ((np.asarray(x, dtype=np.float32) - self.offset) / self.scale).astype(np.float32)
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
 
 
 @dataclass
