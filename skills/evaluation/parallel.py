@@ -1,12 +1,13 @@
 """Run independent calls as Ray tasks: on a local Ray started for the call, or on a cluster by address.
 
-`RayOptions` says where and with what resources; `ray_map(function, calls, options)` runs
+`RayOptions` says where and with what resources (the Ray flags of ``compare`` and ``tune``); `start_ray` starts
+or attaches to Ray with the environment every worker needs (`worker_env`); `ray_map(function, calls, options)` runs
 ``function(*call)`` for each call as one Ray task and returns the results in the order of ``calls``, as a
 list comprehension would. An argument object passed to several calls (the walk-forward folds, the bars) is
 put in Ray's object store once and shared by every task that reads it; NumPy arrays in it are read in place
 (zero-copy) by the workers of a node.
 
-``ray`` is imported only here and only when `ray_map` runs.
+``ray`` is imported only here and only when `start_ray` or `ray_map` runs.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 
-__all__ = ["RayOptions", "ray_map"]
+__all__ = ["RayOptions", "ray_map", "size_threads", "start_ray", "worker_env"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class RayOptions:
-    """Where Ray tasks run and what each one asks for.
+    """Where Ray tasks run and what each one asks for: the tasks of `ray_map` (``compare``: one per fold x
+    model) and the trials of `skills.tuning.tune`.
 
     Args:
         workers (int, optional): start a local Ray for the call with ``workers * cpus_per_task`` CPUs, so that
@@ -65,25 +68,43 @@ class RayOptions:
         return self.address or os.environ.get("RAY_ADDRESS") or None
 
 
-def _worker_env() -> dict:
-    """What every worker process needs to compute exactly as this process does: the same Keras backend and
-    this copy of the package importable."""
+def _source_checkout() -> Path | None:
+    """The folder holding this copy of the package when it is not the installed distribution (a source
+    checkout run with ``PYTHONPATH`` or from its folder), else None: a worker imports it as this process does."""
+    package = Path(__file__).resolve().parents[1]
+    try:
+        installed = Path(metadata.distribution("skills").locate_file("skills")).resolve()
+    except (metadata.PackageNotFoundError, OSError, TypeError, ValueError):
+        installed = None
+    return None if installed == package else package.parent
+
+
+def worker_env() -> dict:
+    """What every Ray worker process needs to compute exactly as this process does: the same Keras backend, quiet
+    TensorFlow, and, run from a source checkout, this copy of the package first on its ``PYTHONPATH``."""
     import keras
 
-    package_root = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-    return {"KERAS_BACKEND": keras.backend.backend(), "PYTHONPATH": path,
-            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    env = {"KERAS_BACKEND": keras.backend.backend(),
+           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    checkout = _source_checkout()
+    if checkout is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(checkout), os.environ.get("PYTHONPATH")) if p)
+    return env
 
 
-def _start(options: RayOptions):
-    """Initialise Ray for `ray_map`; returns whether this call started it (and so must shut it down)."""
+def start_ray(options: RayOptions) -> bool:
+    """Initialise Ray as ``options`` say, its workers with `worker_env`; returns whether this call started it
+    (and so must shut it down). A Ray already initialised in this process is used as it is.
+
+    Raises:
+        ConnectionError: no Ray cluster at the address (one line naming it).
+    """
     import ray
 
     if ray.is_initialized():
         return False
     address = options.resolved_address()
-    common = dict(runtime_env={"env_vars": _worker_env()}, include_dashboard=False, log_to_driver=False,
+    common = dict(runtime_env={"env_vars": worker_env()}, include_dashboard=False, log_to_driver=False,
                   logging_level=logging.WARNING)
     if address is not None:
         log.info("attaching to the Ray cluster at %s", address)
@@ -150,7 +171,7 @@ def ray_map(function: Callable, calls: Sequence[tuple], options: RayOptions | No
 
     options = options or RayOptions()
     calls = [tuple(call) for call in calls]
-    started = _start(options)
+    started = start_ray(options)
     try:
         remote = ray.remote(_in_task(function, options.cpus_per_task)).options(
             num_cpus=options.cpus_per_task, num_gpus=options.gpus_per_task, max_retries=0)
