@@ -1,7 +1,8 @@
 """``--config FILE`` of ``train`` and ``compare``: a JSON or YAML mapping of flag names (``learning_rate``,
-``lstm_units``, ``model``, ...; dashes or underscores) to values, such as the ``best_config.json`` that ``tune``
-writes. The file's values become the command's defaults, so a flag given on the command line wins. A key the
-command does not take, or a value its flag refuses, stops the command with one line (exit 2)."""
+``lstm_units``, ``model``, ...; dashes or underscores; an old spelling too) to values, such as the
+``best_config.json`` that ``tune`` writes. The file's values become the command's defaults, so a flag given on the
+command line wins. A key the command does not take, or a value its flag refuses, stops the command with one line
+(exit 2)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ import argparse
 import json
 from pathlib import Path
 
+from skills.cli.flags import OLD_SPELLINGS
+
 #: Keys that are never flags of a file.
 _NOT_SETTABLE = ("command", "config", "debug", "help")
 #: A key of one command that another command spells differently: command -> {key: dest}.
 _RENAMED = {"compare": {"model": "models"}}
+#: The old spellings of `OLD_SPELLINGS` as keys: old key -> the key it now is.
+_OLD_KEYS = {old[2:].replace("-", "_"): new[2:].replace("-", "_") for old, new in OLD_SPELLINGS.items()}
 
 
 def read_config(path) -> dict:
@@ -75,6 +80,8 @@ def config_defaults(command: str, subparser: argparse.ArgumentParser, path) -> d
     for key, value in entries.items():
         dest = str(key).replace("-", "_")
         dest = renamed.get(dest, dest)
+        if dest not in actions and _OLD_KEYS.get(dest) in actions:
+            dest = _OLD_KEYS[dest]
         if dest not in actions:
             unknown.append(str(key))
             continue

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from skills.cli.loading import load_bars
-from skills.cli.parser import UsageError, check_data_path
+from skills.cli.parser import UsageError, check_data_path, ray_options
 from skills.cli.train import fit_options, prepare_options
 from skills.tuning import TuningError, load_space, search_space, tune
 
@@ -24,6 +24,7 @@ def run(args) -> int:
     if args.val_fraction + args.test_fraction >= 0.9:
         raise UsageError(f"--val-fraction + --test-fraction must leave room for training, got "
                          f"{args.val_fraction} + {args.test_fraction}")
+    parallel = ray_options(args, serial=False)
     overrides = load_space(args.space) if args.space else None
     search_space(args.model, overrides, where=f"--space {args.space}")  # a bad entry fails before Ray starts
     metric = _metric(args)
@@ -36,18 +37,17 @@ def run(args) -> int:
     fit.pop("epochs")
     bars = load_bars(args)
     try:
-        result = tune(args.model, bars, trials=args.trials, folds=args.folds, epochs=args.epochs, out=args.out,
+        result = tune(args.model, bars, trials=args.trials, folds=args.n_splits, epochs=args.epochs, out=args.out,
                       space=overrides, metric=metric, mode=args.mode, val_fraction=args.val_fraction,
                       sequence_length=sequence_length, prepare=options, fit=fit, test_fraction=args.test_fraction,
-                      cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, address=args.address,
-                      num_cpus=args.cpus, seed=args.seed if args.seed is not None else 0, quiet=args.quiet)
-    except TuningError as exc:
+                      parallel=parallel, seed=args.seed if args.seed is not None else 0, quiet=args.quiet)
+    except (TuningError, ConnectionError) as exc:  # ConnectionError: no Ray cluster at --address / RAY_ADDRESS
         raise UsageError(str(exc)) from None
     counts = result.trials["status"].value_counts().to_dict()
     print(f"\n{len(result.trials)} trials of {args.model} ({', '.join(f'{n} {s}' for s, n in counts.items())}) in "
           f"{result.seconds / 60:.1f} min{' (resumed)' if result.restored else ''}; objective: mean validation "
-          f"{result.metric} over {args.folds} walk-forward folds ({'lower' if result.direction == 'min' else 'higher'}"
-          f" is better)")
+          f"{result.metric} over {args.n_splits} walk-forward folds "
+          f"({'lower' if result.direction == 'min' else 'higher'} is better)")
     print(result.table)
     out = Path(args.out)
     if result.interrupted:

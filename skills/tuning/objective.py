@@ -159,8 +159,13 @@ def _node_id() -> str:
         return ""
 
 
-def trainable(config: dict, bars=None, setup: Setup | None = None) -> None:
-    """The Ray Tune function trainable: `run_trial` reporting through ``ray.tune.report``."""
+def trainable(config: dict, bars=None, setup: Setup | None = None, cpus: float | None = None) -> None:
+    """The Ray Tune function trainable: `run_trial` reporting through ``ray.tune.report``, with this worker's
+    thread pools sized to the trial's ``cpus`` (as a task of `skills.evaluation.parallel.ray_map` is)."""
     from ray import tune
 
+    from skills.evaluation.parallel import size_threads
+
+    if cpus is not None:
+        size_threads(cpus)
     run_trial({k: _plain(v) for k, v in config.items()}, bars=bars, setup=setup, report=tune.report)

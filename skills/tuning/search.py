@@ -17,6 +17,7 @@ from skills._atomic import atomic_path
 from skills._lock import LockedError, exclusive_lock
 from skills.data import prepare_dataset
 from skills.data.dataset import as_frames
+from skills.evaluation.parallel import RayOptions, start_ray
 from skills.metrics import split_metrics
 from skills.models import make_model
 from skills.tuning.objective import METRICS, Setup, final_slot, split_config, trainable
@@ -126,21 +127,6 @@ def _callback_class():
     return Progress
 
 
-def _ray_session(address, num_cpus):
-    """Attach to ``address`` (or ``RAY_ADDRESS``), or start Ray here; True when this call started it."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS")
-    quiet_tf = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}}
-    if address:
-        ray.init(address=address, runtime_env=quiet_tf, log_to_driver=False)
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=quiet_tf, log_to_driver=False)
-    return True
-
-
 def _description(setup: Setup, space: dict, trials: int, bars) -> dict:
     """What makes two searches the same one (compared before resuming)."""
     frames = as_frames(bars)
@@ -183,8 +169,8 @@ def refit_best(bars, setup: Setup, config: dict, path: Path, test_fraction: floa
 
 def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10, out, space=None,
          metric: str = "log_loss", mode: str = "expanding", val_fraction: float = 0.15, sequence_length: int = 30,
-         prepare: dict | None = None, fit: dict | None = None, test_fraction: float = 0.15, cpus_per_trial=1,
-         gpus_per_trial=0, address: str | None = None, num_cpus: int | None = None, seed: int = 42,
+         prepare: dict | None = None, fit: dict | None = None, test_fraction: float = 0.15,
+         parallel: RayOptions | None = None, seed: int = 42,
          grace_period: int | None = None, reduction_factor: int = 3, points_to_evaluate=None, refit: bool = True,
          quiet: bool = False, try_default: bool = True) -> TuneResult:
     """Search hyperparameters of architecture ``model`` on walk-forward validation splits, with Ray Tune.
@@ -212,9 +198,12 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
             ``features``, ``cross_section``).
         fit: training options fixed for every trial (``patience``, ``seed``, ``precision``, ...; `TrainConfig`).
         test_fraction: the test share of the refit's chronological split (as ``train --test-fraction``).
-        cpus_per_trial, gpus_per_trial: the resources each trial asks Ray for.
-        address: a Ray cluster to attach to (default ``RAY_ADDRESS``; else Ray starts here with ``num_cpus``,
-            default all). A session already initialised in this process is used as it is.
+        parallel (RayOptions, optional): where the trials run and what each asks for, as for ``compare``'s
+            tasks (`skills.evaluation.parallel.RayOptions`): ``workers`` trials at once on a local Ray started
+            here, or a cluster at ``address`` (default ``RAY_ADDRESS``; else a local Ray of all CPUs); each trial
+            reserves ``cpus_per_task`` CPUs (its TensorFlow thread pools sized to them) and ``gpus_per_task``
+            GPUs; the workers get `skills.evaluation.parallel.worker_env`. A Ray already initialised in this
+            process is used as it is.
         seed: the searcher's seed.
         grace_period, reduction_factor: ASHA's, in epochs; the grace period defaults to ``epochs``, so that every
             trial trains its first fold in full before it is compared with the others.
@@ -254,17 +243,15 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
         with exclusive_lock(out, "search folder"):
             _check_same_search(out, _description(setup, space, trials, data))
             return _search(model, data, out=out, setup=setup, space=space, trials=trials, direction=direction,
-                           cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, address=address,
-                           num_cpus=num_cpus, seed=seed, grace_period=grace_period, reduction_factor=reduction_factor,
-                           points_to_evaluate=points_to_evaluate, refit=refit, test_fraction=test_fraction, quiet=quiet,
-                           started=started, shown=shown, default=default)
+                           parallel=parallel or RayOptions(), seed=seed, grace_period=grace_period,
+                           reduction_factor=reduction_factor, points_to_evaluate=points_to_evaluate, refit=refit,
+                           test_fraction=test_fraction, quiet=quiet, started=started, shown=shown, default=default)
     except LockedError as exc:
         raise TuningError(str(exc)) from None
 
 
-def _search(model, data, *, out, setup, space, trials, direction, cpus_per_trial, gpus_per_trial, address,
-            num_cpus, seed, grace_period, reduction_factor, points_to_evaluate, refit, test_fraction, quiet,
-            started, shown, default=None) -> TuneResult:
+def _search(model, data, *, out, setup, space, trials, direction, parallel, seed, grace_period, reduction_factor,
+            points_to_evaluate, refit, test_fraction, quiet, started, shown, default=None) -> TuneResult:
     """`tune` once ``out`` is locked and checked."""
     import optuna
     import ray
@@ -276,10 +263,11 @@ def _search(model, data, *, out, setup, space, trials, direction, cpus_per_trial
     keys = list(space)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Ray's own progress table off at verbose=0; ours prints
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    started_ray = _ray_session(address, num_cpus)
+    started_ray = start_ray(parallel)
     try:
-        runnable = ray_tune.with_resources(ray_tune.with_parameters(trainable, bars=data, setup=setup),
-                                           {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+        runnable = ray_tune.with_resources(
+            ray_tune.with_parameters(trainable, bars=data, setup=setup, cpus=parallel.cpus_per_task),
+            {"cpu": parallel.cpus_per_task, "gpu": parallel.gpus_per_task})
         path = out / EXPERIMENT
         restored = ray_tune.Tuner.can_restore(str(path))
         if restored:
@@ -305,7 +293,7 @@ def _search(model, data, *, out, setup, space, trials, direction, cpus_per_trial
             verb = "resuming the search in" if restored else "search in"
             print(f"{verb} {shown / EXPERIMENT}: {trials} trials of {model}, "
                   f"{folds} folds x {epochs} epochs, objective: mean validation {metric} ({direction}); Ray at "
-                  f"{where} ({cpus:g} CPUs, {cpus_per_trial:g} per trial)", flush=True)
+                  f"{where} ({cpus:g} CPUs, {parallel.cpus_per_task:g} per trial)", flush=True)
         ray_log = logging.getLogger("ray.tune")
         level = ray_log.level
         ray_log.setLevel(logging.CRITICAL)  # a failed trial's traceback is kept in out/search; the table says why

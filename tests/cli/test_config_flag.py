@@ -52,3 +52,12 @@ def test_a_missing_or_broken_file_is_one_line(tmp_path, capsys):
         assert stop.value.code == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and ("no such file" in err or "not valid JSON" in err)
+
+
+def test_old_spellings_are_read_as_keys_too(tmp_path):
+    path = _config(tmp_path, {"folds": 2, "dropout": 0.25, "label_method": "quantile", "model": "lstm"})
+    _, args = parse_args(["compare", "--config", path])
+    assert (args.n_splits, args.dropout_rate, args.label, args.models) == (2, 0.25, "quantile", "lstm")
+    path = _config(tmp_path, {"tensorboard": "logs", "model": "lstm"}, name="train.json")
+    _, args = parse_args(["train", "--config", path])
+    assert (args.tensorboard_dir, args.model) == ("logs", "lstm")  # train's --model is its architecture

@@ -1,5 +1,8 @@
-"""The flags: named after their parameters, choices and defaults from the library, old spellings still read."""
+"""The flags: named after their parameters, choices and defaults from the library, each declared once and shared
+by the commands that take it (one vocabulary), old spellings still read for one release with a one-line warning."""
 
+import argparse
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -7,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from skills.cli import build_parser, main
-from skills.cli.parser import parse_args
+from skills.cli.parser import UsageError, check_strategy_flags, parse_args, ray_options
 from skills.cli.train import fit_options, new_model
-from skills.data import BATCH_BY, CROSS_SECTION_MODES, LABEL_METHODS, SCALERS
+from skills.data import BATCH_BY, CROSS_SECTION_MODES, LABEL_METHODS, SCALERS, default_data_path
 from skills.data.universe import BAD_FILE_POLICIES, BAD_ROW_POLICIES
+from skills.evaluation.parallel import RayOptions
 from skills.models import MODEL_NAMES, model_params
+from skills.strategy import DEFAULT_CONFIDENCE, DEFAULT_REBALANCE, run_backtest
 from skills.training import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def _choices(command: str) -> dict:
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
     return {a.option_strings[0]: tuple(a.choices) for a in sub._actions if a.choices}
+
+
+def _flags(command: str) -> dict:
+    """Flag -> its argparse action, of ``command``."""
+    return dict(build_parser().commands[command]._option_string_actions)
 
 
 def test_choices_come_from_the_library():
@@ -47,7 +57,8 @@ def test_training_defaults_are_those_of_train_config(command):
 def test_the_default_run_trains_the_default_attention_lstm():
     """`python train_attention_lstm.py` with no flags: the bundled data, the Attention-LSTM's own defaults."""
     _, args = parse_args(["train"])
-    assert Path(args.data_path) == ROOT / "data" and args.model_path == str(Path("models") / "attention_lstm.h5")
+    assert Path(args.data_path) == default_data_path() == ROOT / "data"
+    assert args.model_path == str(Path("models") / "attention_lstm.h5")
     assert (args.sequence_length, args.horizon, args.label, args.threshold, args.scaler) == (30, 1, "fixed", None,
                                                                                              "standard")
     assert (args.val_fraction, args.test_fraction, args.tensorboard_dir, args.resume) == (0.15, 0.15, None, False)
@@ -94,20 +105,119 @@ def test_unset_network_flags_keep_each_architectures_defaults():
         assert new_model(name, args).get_params() == {**model_params(name), "sequence_length": 12}
 
 
-def test_old_spellings_still_work_and_are_hidden_from_help(capsys):
-    old = {"train": ["--dropout", "0.1", "--label-method", "quantile", "--tensorboard", "logs"],
-           "compare": ["--folds", "2"], "backtest": ["--model", "m.h5"], "attention": ["--model", "m.h5"]}
-    new = {"train": ["--dropout-rate", "0.1", "--label", "quantile", "--tensorboard-dir", "logs"],
-           "compare": ["--n-splits", "2"], "backtest": ["--model-path", "m.h5"],
-           "attention": ["--model-path", "m.h5"]}
-    for command, flags in old.items():
-        extra = ["--data-path", "a.csv"] if command == "attention" else []
-        assert vars(parse_args([command, *flags, *extra])[1]) == vars(parse_args([command, *new[command], *extra])[1])
+OLD_AND_NEW = [("train", ["--dropout", "0.1"], ["--dropout-rate", "0.1"]),
+               ("train", ["--label-method", "quantile"], ["--label", "quantile"]),
+               ("train", ["--tensorboard", "logs"], ["--tensorboard-dir", "logs"]),
+               ("compare", ["--folds", "2"], ["--n-splits", "2"]),
+               ("tune", ["--folds", "2"], ["--n-splits", "2"]),
+               ("tune", ["--cpus-per-trial", "2"], ["--cpus-per-task", "2"]),
+               ("tune", ["--gpus-per-trial", "0.5"], ["--gpus-per-task", "0.5"]),
+               ("backtest", ["--model", "m.h5"], ["--model-path", "m.h5"]),
+               ("attention", ["--model", "m.h5", "--data-path", "a.csv"], ["--model-path", "m.h5", "--data-path",
+                                                                           "a.csv"])]
+
+
+@pytest.mark.parametrize("command, old, new", OLD_AND_NEW)
+def test_each_old_spelling_parses_to_the_same_value_with_a_one_line_warning(command, old, new, capsys):
+    _, given_old = parse_args([command, *old])
+    warned = capsys.readouterr().err.splitlines()
+    _, given_new = parse_args([command, *new])
+    assert vars(given_old) == vars(given_new) and capsys.readouterr().err == ""
+    assert warned == [line for line in warned if line.startswith(f"skills {command}: warning: {old[0]} is an old "
+                                                                 f"spelling of {new[0]}")] and len(warned) == 1
+
+
+def test_the_old_cpus_of_tune_is_the_same_local_ray(monkeypatch, capsys):
+    """``tune --cpus N`` started a local Ray of N CPUs: N / --cpus-per-task trials at once, as --workers does."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    old = ray_options(parse_args(["tune", "--cpus", "2"])[1], serial=False)
+    assert old == ray_options(parse_args(["tune", "--workers", "2"])[1], serial=False) == RayOptions(workers=2)
+    old = ray_options(parse_args(["tune", "--cpus", "4", "--cpus-per-trial", "2"])[1], serial=False)
+    assert old == RayOptions(workers=2, cpus_per_task=2) and old.workers * old.cpus_per_task == 4
+    assert "--cpus is an old spelling of --workers" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="give one of them"):
+        ray_options(parse_args(["tune", "--cpus", "2", "--workers", "2"])[1], serial=False)
+
+
+OLD_SPELLING_OF = {"--dropout": "--dropout-rate", "--label-method": "--label", "--tensorboard": "--tensorboard-dir",
+                   "--folds": "--n-splits", "--model": "--model-path", "--cpus": "--workers",
+                   "--cpus-per-trial": "--cpus-per-task", "--gpus-per-trial": "--gpus-per-task"}
+
+
+def test_old_spellings_are_hidden_from_help(capsys):
+    commands = {"train": ("--dropout", "--label-method", "--tensorboard"), "compare": ("--folds",),
+                "backtest": ("--model",), "attention": ("--model",),
+                "tune": ("--folds", "--cpus", "--cpus-per-trial", "--gpus-per-trial")}
+    for command, old in commands.items():
         with pytest.raises(SystemExit):
             main([command, "--help"])
-        shown = capsys.readouterr().out
-        assert all(flag not in shown.split() for flag in flags[::2])
-        assert all(flag in shown for flag in new[command][::2])
+        shown = set(capsys.readouterr().out.split())
+        assert not set(old) & shown and {OLD_SPELLING_OF[flag] for flag in old} <= shown, command
+
+
+def test_model_is_an_architecture_and_model_path_a_file_in_every_command():
+    for command, sub in build_parser().commands.items():
+        flags = sub._option_string_actions
+        if "--model" in flags and flags["--model"].help != argparse.SUPPRESS:
+            assert command in ("train", "tune") and tuple(flags["--model"].choices) == MODEL_NAMES
+        if "--model-path" in flags:
+            assert flags["--model-path"].choices is None and flags["--model-path"].type is None
+
+
+def _same(action, other) -> bool:
+    return (action.type, action.choices, action.default, action.help) == (other.type, other.choices,
+                                                                         other.default, other.help)
+
+
+def test_compare_and_tune_take_one_set_of_ray_flags_with_one_meaning(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    compare, tune = _flags("compare"), _flags("tune")
+    for flag in ("--address", "--cpus-per-task", "--gpus-per-task", "--n-splits", "--mode"):
+        assert _same(compare[flag], tune[flag]), flag
+    flags = ["--workers", "3", "--cpus-per-task", "2", "--gpus-per-task", "0.5"]
+    for command, serial in (("compare", True), ("tune", False)):
+        assert ray_options(parse_args([command, *flags])[1], serial) == RayOptions(3, None, 2, 0.5)
+        assert ray_options(parse_args([command, "--address", "auto"])[1], serial) == RayOptions(address="auto")
+    assert ray_options(parse_args(["compare"])[1]) is None  # serial, in the process
+    assert ray_options(parse_args(["tune"])[1], serial=False) == RayOptions()  # a local Ray of all CPUs
+    monkeypatch.setenv("RAY_ADDRESS", "auto")
+    for command, serial in (("compare", True), ("tune", False)):
+        assert ray_options(parse_args([command])[1], serial).resolved_address() == "auto"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["compare", "--cpus-per-task", "2"], "--cpus-per-task only with --workers N or --address ADDR"),
+    (["compare", "--workers", "2", "--address", "auto"], "give one of them"),
+    (["tune", "--workers", "2", "--address", "auto"], "give one of them"),
+])
+def test_ray_flags_that_cannot_work_are_one_line_and_exit_2(argv, message, data_dir, capsys, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert main([*argv, "--data-path", str(data_dir / "AAPL.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_backtest_and_compare_declare_the_strategy_flags_once_with_the_librarys_defaults():
+    backtest, compare = _flags("backtest"), _flags("compare")
+    for flag in ("--strategy", "--confidence-threshold", "--k", "--n-drop", "--rebalance", "--commission"):
+        assert _same(backtest[flag], compare[flag]) or flag == "--rebalance", flag
+    assert f"else {DEFAULT_CONFIDENCE})" in compare["--confidence-threshold"].help
+    assert f"(default: {DEFAULT_REBALANCE})" in compare["--rebalance"].help
+    assert compare["--commission"].default == inspect.signature(run_backtest).parameters["commission"].default
+    assert parse_args(["compare"])[1].rebalance == DEFAULT_REBALANCE
+    _, args = parse_args(["backtest", "--model-path", "m.h5", "--strategy", "topk"])
+    check_strategy_flags(args)
+    assert args.rebalance == DEFAULT_REBALANCE
+    _, args = parse_args(["backtest", "--model-path", "m.h5", "--strategy", "ml", "--rebalance",
+                          str(DEFAULT_REBALANCE)])
+    with pytest.raises(UsageError, match="--rebalance only with --strategy topk"):  # given, even at the default
+        check_strategy_flags(args)
+
+
+@pytest.mark.parametrize("command", ["data", "train", "backtest", "compare", "tune"])
+def test_the_default_data_is_the_bundled_data_of_the_package(command):
+    argv = [command, "--model-path", "m.h5"] if command == "backtest" else [command]
+    assert parse_args(argv)[1].data_path == str(default_data_path())
 
 
 def test_help_shows_the_defaults():
