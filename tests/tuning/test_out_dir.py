@@ -12,7 +12,7 @@ from skills.tuning import TuningError, tune
 
 from .conftest import TINY_SPACE
 
-pytestmark = pytest.mark.xdist_group("ray")  # one Ray at a time under -n
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("ray")]  # one Ray at a time under -n
 
 
 def _tune(bars, out, **changes):

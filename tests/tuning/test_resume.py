@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from .conftest import TINY_SPACE, short_tmp
+from .conftest import TINY_SPACE, short_tmp, stop_shared_ray
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray at a time under -n
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray at a time
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -31,12 +31,22 @@ def _state_saved_after(out: Path, moment: float) -> bool:
     return any(path.stat().st_mtime > moment for path in (out / "search").glob("experiment_state-*.json"))
 
 
+def _run(command, env, attempts=3):
+    """The command run to its end, again when its Ray missed Ray's fixed 30 s node start (a busy machine)."""
+    for _ in range(attempts):
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        if "timed out during startup" not in done.stderr:
+            break
+    return done
+
+
 def test_a_killed_search_resumes_without_redoing_finished_trials(bars_csv, tmp_path, ray_env):
+    stop_shared_ray()  # the command starts its own Ray
     out, space = tmp_path / "out", tmp_path / "space.json"
     space.write_text(json.dumps(TINY_SPACE))
     command = [sys.executable, "-m", "skills", "tune", "--model", "lstm", "--data-path", str(bars_csv), "--trials",
-               "2", "--folds", "2", "--epochs", "1", "--patience", "1", "--space", str(space), "--out", str(out),
-               "--cpus", "1"]  # one trial at a time
+               "2", "--n-splits", "2", "--epochs", "1", "--patience", "1", "--space", str(space), "--out", str(out),
+               "--workers", "1"]  # one trial at a time
     env = {**os.environ, **ray_env, "RAY_TMPDIR": short_tmp(), "PYTHONPATH": str(ROOT)}
     first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
@@ -56,9 +66,7 @@ def test_a_killed_search_resumes_without_redoing_finished_trials(bars_csv, tmp_p
         first.wait()
     assert len(done) >= 1 and not (out / "best_config.json").exists()
 
-    second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    if second.returncode != 0 and "timed out during startup" in second.stderr:
-        pytest.skip("Ray could not start on this machine within its 30 s node limit (a busy machine)")
+    second = _run(command, env)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "resuming the search in" in second.stdout
     trials = pd.read_csv(out / "trials.csv")

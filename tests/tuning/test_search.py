@@ -1,6 +1,6 @@
 """A search on local Ray (2 CPUs): a 3-trial, 1-epoch search finishes and writes a configuration that
 ``train --config`` trains again to the same network and validation figures; a trial that raises is reported
-failed while the others finish. One Ray session serves the module."""
+failed while the others finish. The session's one local Ray serves them."""
 
 import json
 import math
@@ -17,7 +17,7 @@ from skills.tuning import tune
 
 from .conftest import TINY_SPACE
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray at a time under -n
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray at a time
 
 
 def _val_log_loss(model, bars, config):
@@ -28,7 +28,7 @@ def _val_log_loss(model, bars, config):
 def test_a_search_writes_a_config_that_train_reproduces(ray_session, bars_csv, tmp_path, capsys):
     out, space = tmp_path / "out", tmp_path / "space.json"
     space.write_text(json.dumps({**TINY_SPACE, "lstm_units": {"choice": [4, 64]}}))  # 64: the default
-    assert main(["tune", "--model", "lstm", "--data-path", str(bars_csv), "--trials", "3", "--folds", "2",
+    assert main(["tune", "--model", "lstm", "--data-path", str(bars_csv), "--trials", "3", "--n-splits", "2",
                  "--epochs", "1", "--patience", "1", "--space", str(space), "--out", str(out), "--quiet"]) == 0
 
     trials = pd.read_csv(out / "trials.csv")
