@@ -27,19 +27,33 @@ def run_python(code, tmp_path, **env_changes):
     return done.stdout.strip().splitlines()
 
 
+@pytest.mark.integration
 def test_default_backend_applies_in_a_fresh_process(tmp_path):
     assert run_python(WHICH, tmp_path)[-1] == f"{skills.DEFAULT_BACKEND} {skills.DEFAULT_BACKEND}"
 
 
-def test_the_users_backend_is_kept(tmp_path, monkeypatch):
+@pytest.mark.integration
+def test_the_users_environment_variable_is_kept_in_a_fresh_process(tmp_path):
     assert run_python(WHICH, tmp_path, KERAS_BACKEND="tensorflow")[-1] == "tensorflow tensorflow"
-    # keras already imported (as here): its backend stays, and nothing is set for child processes
+
+
+def test_the_package_default_applies_unless_the_user_chose(tmp_path, monkeypatch):
+    """`_choose_backend` as a fresh process runs it: keras not imported yet, KERAS_BACKEND unset."""
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    # keras already imported (as here): its backend stays, and nothing is set for child processes
     skills._choose_backend()
     assert "KERAS_BACKEND" not in os.environ
-    # keras not imported yet, but a keras.json naming a backend other than Keras' own default: the user's choice
     monkeypatch.delitem(sys.modules, "keras")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
+    # no keras.json yet (a new user): the package's default
+    skills._choose_backend()
+    assert os.environ["KERAS_BACKEND"] == skills.DEFAULT_BACKEND
+    # KERAS_BACKEND set by the user: kept
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    skills._choose_backend()
+    assert os.environ["KERAS_BACKEND"] == "torch"
+    monkeypatch.delenv("KERAS_BACKEND")
+    # a keras.json naming a backend other than Keras' own default: the user's choice
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "keras.json").write_text('{"backend": "numpy"}')
     skills._choose_backend()
@@ -62,6 +76,7 @@ LOAD_AND_PREDICT = textwrap.dedent(
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_a_model_file_loads_under_another_backend(tmp_path, aapl):
     """Trained here (the default backend), saved as .keras and .h5, predicted the same by another backend."""
     from skills.data import prepare_dataset
