@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from skills.data import DataError, load_ohlcv
+from skills.data import DataError, default_data_path, load_ohlcv
 
-AAPL = Path(__file__).resolve().parents[2] / "data" / "AAPL.csv"
+AAPL = default_data_path() / "AAPL.csv"
 LINES = AAPL.read_bytes().splitlines()[:31]  # the header and 30 real rows
 COLUMNS = ["open", "high", "low", "close", "volume"]
 
@@ -88,9 +88,15 @@ def test_mutated_real_csv_gives_a_valid_frame_or_a_data_error(tmp_path_factory, 
     load_or_data_error(path, drop_bad_rows)
 
 
-def test_the_unmutated_slice_loads():
-    path_frame = load_or_data_error(AAPL, drop_bad_rows=False)
-    assert path_frame is not None and len(path_frame) == 3379
+def test_the_unmutated_slice_loads_as_the_first_30_bars(tmp_path):
+    """Without a mutation the property's input is a valid file: a `load_ohlcv` that refused everything would
+    pass the property test, not this one."""
+    path = tmp_path / "AAPL.csv"
+    path.write_bytes(mutate([], []))
+    for drop_bad_rows in (False, True):
+        frame = load_or_data_error(path, drop_bad_rows)
+        assert frame is not None
+        pd.testing.assert_frame_equal(frame, load_ohlcv(AAPL).iloc[:30], check_freq=False)
 
 
 @pytest.mark.parametrize("header", ["Date,Open,High,Low,Close,Adj Close,Open",

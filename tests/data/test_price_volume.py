@@ -125,7 +125,7 @@ def test_changing_bars_after_a_date_leaves_earlier_windows_unchanged(frames, pre
         changed[t] = bars
     again = prepare_dataset(changed, sequence_length=L, features="price_volume")
     np.testing.assert_array_equal(again.scaler.offset, prepared.scaler.offset)
-    n_before = 0
+    n_before = n_moved = 0
     for old, new in zip((prepared.train, prepared.val, prepared.test), (again.train, again.val, again.test)):
         old_keys, new_keys = key_of(old), key_of(new)
         before = [k for k in old_keys if k[1] < cut]
@@ -135,10 +135,11 @@ def test_changing_bars_after_a_date_leaves_earlier_windows_unchanged(frames, pre
         if len(before):
             np.testing.assert_array_equal(old.X[old_idx], new.X[new_idx])
         moved = [k for k in old_keys if k[1] >= cut]
+        n_moved += len(moved)
         if moved:  # the changed bars do reach the windows that contain them
             assert not np.array_equal(old.X[np.array([old_keys[k] for k in moved])],
                                       new.X[np.array([new_keys[k] for k in moved])])
-    assert n_before > 2000
+    assert n_before > 2000 and n_moved > 100
 
 
 @pytest.mark.slow

@@ -1,15 +1,17 @@
 """load_universe on the bundled S&P 500 universe: its 9 real anomalies under each policy, folder and long format."""
 
 import gzip
+import hashlib
+import importlib.util
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from skills.data import DataError, Universe, load_ohlcv, load_universe
+from skills.data import DataError, Universe, default_data_path, load_ohlcv, load_universe
 
-BUNDLE = Path(__file__).resolve().parents[2] / "data" / "universe" / "sp500_5yr.csv.gz"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "sp500_5yr_part"
+BUNDLE = default_data_path() / "universe" / "sp500_5yr.csv.gz"
 HEADER = "date,ticker,open,high,low,close,volume"
 
 # The shared README's anomaly table: rows per ticker and the dates of the rows load_ohlcv rejects.
@@ -129,14 +131,30 @@ def test_each_folder_file_matches_load_ohlcv_on_it(tmp_path, bundle_rows):
         pd.testing.assert_frame_equal(universe["LNT"], load_ohlcv(folder / "LNT.csv", drop_bad_rows=True))
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="the shared source folder is not on this machine")
-def test_the_bundle_holds_the_shared_source_files_unchanged():
-    tickers = sorted(ROWS)
-    source = load_universe(SHARED, on_bad_rows="drop", on_bad_files="skip", min_rows=1, tickers=tickers)
-    bundled = load_universe(BUNDLE, on_bad_rows="drop", on_bad_files="skip", min_rows=1, tickers=tickers)
-    assert list(source) == list(bundled) == tickers
-    for ticker in tickers:
-        pd.testing.assert_frame_equal(source[ticker].drop(columns="adj_close"), bundled[ticker])
+def test_the_bundle_is_the_documented_file_and_make_bundle_copies_every_cell(tmp_path, bundle_rows):
+    """The bundle's md5 is the one its README gives, and `make_bundle.py` turns per-ticker files in the source's
+    layout (`Adj Close` equal to `Close`) back into exactly the bundle's lines, anomalies and all."""
+    readme = (BUNDLE.parent / "README.md").read_text()
+    assert hashlib.md5(BUNDLE.read_bytes()).hexdigest() == re.search(r"md5 `([0-9a-f]{32})`", readme).group(1)
+    spec = importlib.util.spec_from_file_location("make_bundle", BUNDLE.parent / "make_bundle.py")
+    make_bundle = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_bundle)
+    source = tmp_path / "source"
+    source.mkdir()
+    for ticker, rows in bundle_rows.items():
+        cells = [row.split(",") for row in rows]
+        (source / f"{ticker}.csv").write_text("Date,Open,High,Low,Close,Adj Close,Volume\n" + "".join(
+            ",".join([date, o, h, low, c, c, v]) + "\n" for date, _, o, h, low, c, v in cells))
+    target = tmp_path / "bundle.csv.gz"
+    assert make_bundle.make_bundle(source, target) == sum(ROWS.values())
+    expected = "".join(line + "\n" for line in [HEADER] + [r for t in sorted(ROWS) for r in bundle_rows[t]])
+    first = target.read_bytes()
+    assert gzip.decompress(first).decode() == expected
+    make_bundle.make_bundle(source, target)
+    assert target.read_bytes() == first  # no time stamp in the gzip header: the same input, the same bytes
+    (source / "DXC.csv").write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2017-04-03,1,2,0.5,1.5,1.4,10\n")
+    with pytest.raises(SystemExit, match=r"DXC.csv: line 2: Adj Close '1.4' differs from Close '1.5'"):
+        make_bundle.make_bundle(source, target)
 
 
 def test_the_report_names_every_skipped_file_and_why(tmp_path, bundle_rows):

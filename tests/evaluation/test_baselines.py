@@ -234,13 +234,17 @@ def test_standard_baselines_and_compare():
 
 
 def test_lightgbm_reads_the_last_bar_as_the_network_sees_it_for_price_volume_windows(aapl):
-    """Price-volume windows are made relative to their last bar when gathered: the baseline's rows are those
-    relative values (pv_close is 1 on the last bar), not the raw prices the array stores."""
+    """Price-volume windows are made relative to their last bar when gathered: the baseline learns from those
+    relative values (pv_close is 1 on the last bar), not from the raw prices the array stores."""
     from skills.data import PRICE_VOLUME_FEATURES, prepare_dataset
-    from skills.evaluation.baselines import _last_bar
 
     data = prepare_dataset(aapl.iloc[-300:], sequence_length=5, features="price_volume")
     assert data.feature_names == list(PRICE_VOLUME_FEATURES)
-    rows = _last_bar(data.train.X)
-    np.testing.assert_allclose(rows, np.asarray(data.train.X[:])[:, -1, :], rtol=1e-6)
-    assert np.allclose(rows[:, PRICE_VOLUME_FEATURES.index("pv_close")], 1.0)
+    train, test = data.train, data.test
+    relative = np.asarray(train.X[:])[:, -1, :]
+    assert np.allclose(relative[:, PRICE_VOLUME_FEATURES.index("pv_close")], 1.0)
+    proba = make_baseline("lightgbm").fit(train.X, train.y).predict_proba(test.X)
+    on_relative = make_baseline("lightgbm").fit(relative, train.y).predict_proba(np.asarray(test.X[:])[:, -1, :])
+    np.testing.assert_array_equal(proba, on_relative)
+    raw = [np.asarray(split.X.values[split.X.ends], dtype=np.float64) for split in (train, test)]
+    assert not np.allclose(make_baseline("lightgbm").fit(raw[0], train.y).predict_proba(raw[1]), proba)
