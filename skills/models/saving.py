@@ -37,6 +37,7 @@ import keras
 import numpy as np
 
 from skills._atomic import atomic_path
+from skills._version import __version__
 from skills.data import CLASS_NAMES
 from skills.training import TrainConfig, precision_scope
 
@@ -70,10 +71,6 @@ class ModelFileError(ValueError):
     """A model file that is missing, unreadable, not ours, of an unknown class, or data it cannot use."""
 
 
-def _package_version() -> str:
-    return getattr(importlib.import_module("skills"), "__version__", None) or "0.1.0"
-
-
 def model_class(name: str) -> type:
     """The registered `SequenceClassifier` subclass called ``name``.
 
@@ -98,7 +95,7 @@ def make_metadata(model_class: str, params: dict, feature_names, scaler: dict, *
         "label_rule": label_rule,
         "data": data,
         "training": training,
-        "versions": {"skills": _package_version(), "keras": keras.__version__, "backend": keras.backend.backend()},
+        "versions": {"skills": __version__, "keras": keras.__version__, "backend": keras.backend.backend()},
         "trading": trading,
     }
 
@@ -276,7 +273,7 @@ def read_metadata(path) -> dict:
         writer = (meta.get("versions") or {}).get("skills") or meta.get("skills_version", "?")
         raise ModelFileError(
             f"{path}: written by skills {writer} in model-file format {version}; this skills "
-            f"{_package_version()} reads formats up to {FORMAT_VERSION}: upgrade the skills package to load it"
+            f"{__version__} reads formats up to {FORMAT_VERSION}: upgrade the skills package to load it"
         )
     missing = [key for key in _REQUIRED[version] if key not in meta]
     scaler, params = meta.get("scaler"), meta.get("params")

@@ -2,8 +2,10 @@
 
 from collections import Counter
 
+import keras
 import pytest
 
+from skills._version import __version__
 from skills.data import CLASS_NAMES
 from skills.models import LSTMModel, ModelFileError, load_model, read_metadata
 from skills.training import TrainConfig
@@ -47,6 +49,7 @@ def test_a_file_states_each_fact_once_and_its_training_run(quick, tiny_data, tmp
         assert training[key] == getattr(defaults, key)
     assert training["precision"] == quick.precision_ == "float32"
     assert training["epochs_run"] == len(quick.history_["loss"]) == 2
+    assert meta["versions"] == {"skills": __version__, "keras": keras.__version__, "backend": keras.backend.backend()}
     val = tiny_data.val.dates
     assert meta["trading"]["chosen_on"] == "val" and meta["trading"]["n_val"] == len(tiny_data.val)
     assert meta["trading"]["val_dates"] == [str(val.min().date()), str(val.max().date())]
