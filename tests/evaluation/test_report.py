@@ -17,6 +17,7 @@ from skills.evaluation import (
     training_report,
 )
 from skills.models import AttentionLSTMModel
+from skills.training import PRECISIONS
 
 # Four rows: predictions 0, 2, 2, 0 against truth 0, 1, 2, 2 -> rows 0 and 2 right.
 Y = np.array([0, 1, 2, 2])
@@ -73,7 +74,8 @@ def test_training_report_records_model_data_metrics_and_files(fitted, tmp_path):
     assert report["params"] == model.network_.count_params() > 0
     assert report["flags"] == {"data_path": str(tmp_path / "AAPL.csv"), "epochs": 1, "model": "attention_lstm",
                                "start": None, "tickers": ["AAPL"], "extra": {"seed": 3}}
-    assert report["precision"] == "float32"  # no GPU here: the policy trained under
+    policy = model.metadata_["training"]["precision"]  # the policy it trained under, "auto" resolved
+    assert report["precision"] == policy and policy in PRECISIONS and policy != "auto"
     assert report["precision_reason"] == model.metadata_["training"]["precision_reason"] != ""
     assert report["data"] == {
         "path": str(tmp_path / "AAPL.csv"),
