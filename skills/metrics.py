@@ -38,8 +38,8 @@ from sklearn.metrics import (
 
 from skills.data.labels import CLASS_NAMES
 
-__all__ = ["DAILY_IC_MIN_TICKERS", "classification_metrics", "signal_score", "signal_metrics", "daily_ic",
-           "ic_basis", "split_metrics", "mean_std"]
+__all__ = ["DAILY_IC_MIN_TICKERS", "check_labels", "classification_metrics", "signal_score", "signal_metrics",
+           "daily_ic", "ic_basis", "split_metrics", "mean_std"]
 
 N_CLASSES = len(CLASS_NAMES)
 _LABELS = list(range(N_CLASSES))
@@ -49,8 +49,12 @@ DAILY_IC_MIN_TICKERS = 10
 _SUM_TOLERANCE = 1e-3  # float32 softmax rows sum to 1 within ~1e-6; anything past this is not a distribution
 
 
-def _check_labels(y, name="y_true"):
-    """Return `y` as a 1-D int64 array of class ids in {0, 1, 2}; raise ValueError otherwise."""
+def check_labels(y, name="y_true"):
+    """`y` as a 1-D int64 array of class ids in {0, 1, 2}.
+
+    Raises:
+        ValueError: naming `name`: not 1-D, empty, not whole numbers, or an id outside {0, 1, 2}.
+    """
     arr = np.asarray(y)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D class ids, got shape {arr.shape}")
@@ -102,7 +106,7 @@ def classification_metrics(y_true, proba):
     Raises:
         ValueError: `y_true` is not 1-D ids in {0, 1, 2}, or `proba` is not `(n, 3)` rows that sum to 1.
     """
-    y = _check_labels(y_true)
+    y = check_labels(y_true)
     p = _check_proba(proba, len(y))
     y_pred = p.argmax(axis=1)
     cm = confusion_matrix(y, y_pred, labels=_LABELS)

@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from skills.data.dataset import Split
 from skills.data.labels import CLASS_NAMES
 from skills.data.windows import feature_windows
-from skills.metrics import N_CLASSES, _check_labels
+from skills.metrics import N_CLASSES, check_labels
 
 __all__ = ["BASELINES", "LastBarClassifier", "make_baseline", "majority_baseline", "prior_baseline",
            "lightgbm_baseline", "standard_baselines"]
@@ -88,7 +88,7 @@ class LastBarClassifier(ClassifierMixin, BaseEstimator):
                 match the number of features.
         """
         rows = _last_bar(X)
-        y = _check_labels(y, "y")
+        y = check_labels(y, "y")
         if len(rows) != len(y):
             raise ValueError(f"X has {len(rows)} rows but y has {len(y)}")
         if self.feature_names is not None and len(self.feature_names) != rows.shape[1]:
@@ -169,7 +169,7 @@ def make_baseline(name, *, seed=0, feature_names=None, sequence_length=1):
 
 
 def _fitted_proba(name, X_train, y_train, X_eval, seed=0):
-    y = _check_labels(y_train, "y_train")
+    y = check_labels(y_train, "y_train")
     return make_baseline(name, seed=seed).fit(X_train, y).predict_proba(X_eval)
 
 
