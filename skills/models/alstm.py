@@ -41,14 +41,15 @@ class ALSTMModel(SequenceClassifier):
     """Attention-RNN (Qlib ALSTM) down / flat / up classifier; `get_attention_weights` works.
 
     Args:
-        sequence_length: int, default 30.
+        sequence_length: int >= 2 or None, default None. Bars per window; None takes the length of the windows
+            `fit` is given (see `sequence_length_`).
         hidden_size: int, default 64 (Qlib Alpha360). Width of the input projection and recurrent layers.
         num_layers: int, default 2 (Qlib Alpha360).
         dropout_rate: float, default 0.0 (Qlib Alpha360). Dropout between recurrent layers.
         rnn_type: ``"gru"`` (default, as Qlib's configs) or ``"lstm"``; case-insensitive.
     """
 
-    def __init__(self, sequence_length=30, hidden_size=64, num_layers=2, dropout_rate=0.0, rnn_type="gru"):
+    def __init__(self, sequence_length=None, hidden_size=64, num_layers=2, dropout_rate=0.0, rnn_type="gru"):
         self.sequence_length = sequence_length
         self.hidden_size = hidden_size
         self.num_layers = num_layers

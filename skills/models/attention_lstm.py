@@ -55,7 +55,8 @@ class AttentionLSTMModel(SequenceClassifier):
     """Attention-LSTM down / flat / up classifier.
 
     Args:
-        sequence_length: int, default 30. Bars per window.
+        sequence_length: int >= 2 or None, default None. Bars per window; None takes the length of the windows
+            `fit` is given (see `sequence_length_`).
         lstm_units: int, default 128. Width of the first LSTM (the second has half).
         attention_units: int, default 64. Width of the attention scorer.
         dropout_rate: float, default 0.3.
@@ -68,7 +69,7 @@ class AttentionLSTMModel(SequenceClassifier):
         (n, 3)
     """
 
-    def __init__(self, sequence_length=30, lstm_units=128, attention_units=64, dropout_rate=0.3, bidirectional=True):
+    def __init__(self, sequence_length=None, lstm_units=128, attention_units=64, dropout_rate=0.3, bidirectional=True):
         self.sequence_length = sequence_length
         self.lstm_units = lstm_units
         self.attention_units = attention_units

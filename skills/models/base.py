@@ -2,39 +2,42 @@
 
 A subclass stores its hyperparameters in ``__init__``, checks them in ``_validate_params`` and writes
 ``_network(x)`` (normalised windows in, ``(batch, 3)`` float32 probabilities out). Fitting goes through
-`skills.training.train`; the model-file format lives in `skills.models.saving`; prediction, batching
-and attention read-outs live here, once.
+`skills.training.train`; the model-file format lives in `skills.models.saving`. Here: the estimator (params,
+fit, batched prediction on windows, score, save and load); prediction on raw bars and universes comes from
+`skills.models.inference`, the attention and per-step read-outs from `skills.models.attention_readout`.
 """
 
 from __future__ import annotations
 
 import keras
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from skills.data import (
-    CLASS_NAMES,
-    FEATURE_NAMES,
-    PRICE_VOLUME_FEATURES,
-    DateBatchDataset,
-    PreparedData,
-    ScalerStats,
-    Split,
-    WindowArray,
-    WindowDataset,
-    feature_windows,
-    universe_windows,
-)
+from skills.data import CLASS_NAMES, DateBatchDataset, PreparedData, ScalerStats, Split, WindowDataset
 from skills.metrics import classification_metrics
 from skills.models import saving
-from skills.models.layers import TemporalAttention, check_int
+from skills.models.attention_readout import AttentionReadout
+from skills.models.inference import BarPrediction
+from skills.models.layers import check_int
 from skills.models.saving import MODEL_CLASSES, ModelFileError, model_class, read_metadata
 from skills.training import TrainConfig, choose_precision, train
 
-__all__ = ["SequenceClassifier", "ModelFileError", "read_metadata", "model_class", "MODEL_CLASSES"]
+__all__ = ["SequenceClassifier", "check_sequence_length", "ModelFileError", "read_metadata", "model_class",
+           "MODEL_CLASSES"]
 
 PREDICT_BATCH_SIZE = 1024
+
+
+def check_sequence_length(value):
+    """``value`` if it is a valid ``sequence_length``: None (taken from the data at ``fit``) or an int >= 2.
+
+    The one check of a model's window length, for the constructor's value and for the length ``fit`` takes
+    from the data (attention over a single bar would be constant).
+
+    Raises:
+        ValueError: anything else, named in the message.
+    """
+    return None if value is None else check_int("sequence_length", value, minimum=2)
 
 
 def _refuse_prepared(data) -> None:
@@ -43,16 +46,18 @@ def _refuse_prepared(data) -> None:
                         "e.g. data.test, or its windows data.test.X")
 
 
-class SequenceClassifier(ClassifierMixin, BaseEstimator):
+class SequenceClassifier(BarPrediction, AttentionReadout, ClassifierMixin, BaseEstimator):
     """Base class of the down / flat / up sequence classifiers (scikit-learn estimator, Keras inside).
 
     ``__init__`` of a subclass stores hyperparameters only, so `get_params`, `set_params` and
     ``sklearn.base.clone`` work; ``fit`` validates, seeds, builds and trains. ``X`` is always windows
     of raw (unscaled) features, ``(n, sequence_length, n_features)``, in the model's feature order:
-    scaling happens inside the network. `score` is the accuracy.
+    scaling happens inside the network. `score` is the accuracy. A model built with
+    ``sequence_length=None`` takes the window length from the data it is fitted on (``sequence_length_``).
 
     Attributes (after ``fit`` or ``load``):
         network_: keras.Model, windows in, ``(n, 3)`` probabilities out.
+        sequence_length_: int, the window length the network reads (``sequence_length``, or the data's).
         feature_names_: list of str, the features the model reads, in order.
         n_features_: int.
         classes_: ndarray ``[0, 1, 2]``; ``CLASS_NAMES`` gives their names.
@@ -90,11 +95,16 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         Raises:
             ValueError: an invalid value, named in the message.
         """
-        check_int("sequence_length", self.sequence_length, minimum=2)
+        check_sequence_length(self.sequence_length)
 
     # -- building and fitting -----------------------------------------------------------------
-    def _build_network(self, n_features: int, offset, scale) -> keras.Model:
-        inputs = keras.Input((int(self.sequence_length), int(n_features)), name="windows")
+    def _build_network(self, n_features: int, offset, scale, sequence_length=None) -> keras.Model:
+        """The network for windows of ``sequence_length`` bars (default: the model's), scaling inside."""
+        steps = self.sequence_length if sequence_length is None else sequence_length
+        if steps is None:
+            raise ValueError(f"{type(self).__name__}(sequence_length=None) takes its window length from the data "
+                             "at fit; pass sequence_length= to build a network before")
+        inputs = keras.Input((int(steps), int(n_features)), name="windows")
         mean, variance = np.asarray(offset, dtype=np.float64).tolist(), (np.asarray(scale, np.float64) ** 2).tolist()
         normalize = keras.layers.Normalization(axis=-1, mean=mean, variance=variance, dtype="float32",
                                                name="normalization")
@@ -107,7 +117,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         """Train on a `PreparedData` (train split, early stopping on its val split) or on arrays.
 
         Args:
-            data_or_X: `PreparedData`, or windows ``(n, sequence_length, n_features)`` of raw features.
+            data_or_X: `PreparedData`, or windows ``(n, sequence_length, n_features)`` of raw features. Their
+                window length must be the model's ``sequence_length``; a model built with None takes theirs.
             y: int labels ``(n,)`` in 0..2 when ``data_or_X`` is an array; None for `PreparedData`.
             epochs, batch_size, **train_options: override fields of ``config`` (``learning_rate``,
                 ``precision``, ``verbose``, ...).
@@ -133,18 +144,18 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         saving.trading_record(np.zeros((0, len(CLASS_NAMES))), share=trade_share)  # check the share before training
         config = (config or TrainConfig()).replace(epochs=epochs, batch_size=batch_size, **train_options)
         label_rule = described = None
+        warm = bool(warm_start) and hasattr(self, "network_")
         if isinstance(data_or_X, PreparedData):
             if y is not None:
                 raise ValueError("y must be None when fitting on a PreparedData")
             data = data_or_X
-            if int(data.sequence_length) != self.sequence_length:
-                raise ValueError(f"the data has sequence_length={data.sequence_length} but the model has "
-                                 f"sequence_length={self.sequence_length}")
+            length = self._fit_length(int(data.sequence_length), "the data", warm)
             train_data, validation = data.train, data.val if validation_data is None else validation_data
             feature_names, scaler = [str(name) for name in data.feature_names], data.scaler.to_dict()
             label_rule, described = data.label_rule.to_dict(), saving.data_record(data)
         else:
             X, labels = self._check_windows(data_or_X, fitting=True), y
+            length = self._fit_length(int(X.shape[1]), "X", warm)
             if labels is None:
                 raise ValueError("y is required when fitting on arrays")
             labels = np.asarray(labels)
@@ -157,8 +168,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         if len(train_labels) and (train_labels.min() < 0 or train_labels.max() >= len(CLASS_NAMES)):
             raise ValueError(f"labels must be integers in 0..{len(CLASS_NAMES) - 1}")
         build = lambda: self._initialise(  # noqa: E731
-            self._build_network(len(feature_names), scaler["offset"], scaler["scale"]))
-        if warm_start and hasattr(self, "network_"):
+            self._build_network(len(feature_names), scaler["offset"], scaler["scale"], length))
+        if warm:
             if feature_names != self.feature_names_:
                 raise self._error(f"warm_start needs the model's features {self.feature_names_}, got {feature_names}")
             scaler, network = self.scaler_, self.network_
@@ -166,14 +177,26 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         precision, reason = choose_precision(config.precision, type(self).__name__)  # "auto": for this network
         result = train(build, train_data, validation, config.replace(precision=precision), callbacks=callbacks)
         history = {k: [float(v) for v in values] for k, values in result.history.history.items()}
+        params = {**self.get_params(), "sequence_length": length}  # the file records the length the network reads
         metadata = saving.make_metadata(
-            type(self).__name__, self.get_params(), feature_names, scaler, label_rule=label_rule, data=described,
+            type(self).__name__, params, feature_names, scaler, label_rule=label_rule, data=described,
             training=saving.training_record(config, result.precision, result.epochs_run, reason),
         )
         self._set_state(result.network, metadata, result.precision, path=None)
         self.history_ = history
         self.metadata_["trading"] = self._trading_record(validation, trade_share)
         return self
+
+    def _fit_length(self, steps: int, source: str, warm: bool) -> int:
+        """The window length a fit on ``steps``-bar windows uses: the data's, which must be the model's if it has one.
+
+        ``source`` names the data in the message; ``warm`` (a warm start) compares with the fitted network's.
+        """
+        expected = self.sequence_length_ if warm else self.sequence_length
+        if expected is not None and steps != expected:
+            raise ValueError(f"{source} has windows of sequence_length={steps} but the model "
+                             f"{'was fitted with' if warm else 'has'} sequence_length={expected}")
+        return check_sequence_length(steps)
 
     def _trading_record(self, validation, share):
         """`saving.trading_record` of the validation windows (a `Split` or ``(X, y)``), or None without them."""
@@ -187,13 +210,13 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     def _set_state(self, network, metadata, precision, path):
         self.network_ = network
         self.metadata_ = metadata
+        self.sequence_length_ = int(metadata["params"]["sequence_length"])
         self.feature_names_ = list(metadata["feature_names"])
         self.n_features_ = len(self.feature_names_)
         self.classes_ = np.arange(len(CLASS_NAMES))
         self.scaler_ = dict(metadata["scaler"])
         self.precision_ = precision
         self.path_ = None if path is None else str(path)
-        self._submodels = {}
 
     # -- prediction ---------------------------------------------------------------------------
     def __sklearn_is_fitted__(self) -> bool:
@@ -215,9 +238,11 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         shape = tuple(X.shape)
         if len(shape) != 3:
             raise ValueError(f"X must be windows of shape (n, sequence_length, n_features), got shape {shape}")
-        if shape[1] != self.sequence_length:
-            raise ValueError(f"X has windows of {shape[1]} steps but sequence_length={self.sequence_length}")
-        if not fitting and shape[2] != self.n_features_:
+        if fitting:
+            return X
+        if shape[1] != self.sequence_length_:
+            raise ValueError(f"X has windows of {shape[1]} steps but sequence_length={self.sequence_length_}")
+        if shape[2] != self.n_features_:
             raise self._error(f"X has {shape[2]} features per step but the model reads {self.n_features_}: "
                               f"{self.feature_names_}")
         return X
@@ -286,92 +311,6 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         X, y = self._labelled(X, y)
         return super().score(X, y, sample_weight=sample_weight)
 
-    def predict_frame(self, ohlcv) -> pd.DataFrame:
-        """Probabilities for every complete window of a bar frame.
-
-        Args:
-            ohlcv: DataFrame of daily bars (``open high low close volume``, DatetimeIndex).
-
-        Returns:
-            DataFrame indexed by the date of each window's last bar, columns ``CLASS_NAMES``.
-
-        Raises:
-            ModelFileError: the model reads features that neither the bars nor `compute_features` provide,
-                or it was trained on features normalised across a universe's tickers, which one ticker's
-                bars cannot give.
-            DataError: the bars are too few for one complete window.
-        """
-        self._check_fitted()
-        across = self._cross_section
-        if across != "none":
-            raise self._error(f"trained on features normalised across the tickers of each date ({across!r}); "
-                              "one ticker's bars cannot give them: predict_universe(frames) predicts on the whole "
-                              "universe")
-        self._check_computable(ohlcv.columns, ohlcv.attrs.get("source", "the bars"))
-        windows, dates = feature_windows(ohlcv, self.feature_names_, self.sequence_length)
-        proba = self.predict_proba(windows, dates=dates)  # a graph network: one stock per date
-        return pd.DataFrame(proba, index=pd.DatetimeIndex(dates, name="date"), columns=list(CLASS_NAMES))
-
-    @property
-    def _cross_section(self) -> str:
-        """How the training features were normalised across each date's tickers (``"none"`` in older files)."""
-        return (self.metadata_.get("data") or {}).get("cross_section", "none")
-
-    def _check_computable(self, columns, source) -> None:
-        """Every model feature is an indicator or price-volume column skills computes, or one of ``columns``."""
-        known = set(FEATURE_NAMES) | set(PRICE_VOLUME_FEATURES) | set(columns)
-        unknown = [f for f in self.feature_names_ if f not in known]
-        if unknown:
-            raise self._error(f"the data cannot provide the model's features: {source} lacks {', '.join(unknown)} "
-                              f"(not computed by this version of skills)")
-
-    @property
-    def needs_universe(self) -> bool:
-        """True when one ticker's bars cannot give this model's input: features normalised across each date's
-        tickers (``cross_section``), or a graph network attending across the day's stocks. Predict with
-        `predict_universe`; `skills.strategy.run_backtest` and `TopKStrategy` then do so."""
-        self._check_fitted()
-        return self._cross_section != "none" or bool(self._batches_by_date)
-
-    def predict_universe(self, frames) -> dict:
-        """Probabilities for every complete window of every ticker of a universe, in one batched pass.
-
-        The features are computed and, for a model trained with ``cross_section`` ``"rank"`` or
-        ``"zscore"``, normalised across each date's tickers as before training
-        (`skills.data.universe_windows`; a value on date t uses bars up to t only); a graph network
-        (GATs) attends across each date's stocks. Pass the universe the model was trained on: the ranks
-        depend on which tickers are there.
-
-        Args:
-            frames: ``dict[ticker, DataFrame]`` of daily bars (e.g. `skills.data.load_universe`).
-
-        Returns:
-            ``{ticker: DataFrame}`` as `predict_frame` gives one ticker; tickers with too few bars for a
-            complete window are left out.
-
-        Raises:
-            ModelFileError: the model reads features this version of skills does not compute.
-            DataError: no ticker has a complete window.
-        """
-        self._check_fitted()
-        self._check_computable([], "the universe")
-        got = universe_windows(frames, self.feature_names_, self.sequence_length, cross_section=self._cross_section)
-        first = next(iter(got.values()))[0]
-        ends = np.concatenate([windows.ends for windows, _ in got.values()])
-        everything = WindowArray(first.values, ends, self.sequence_length, first.relative)
-        dates = pd.DatetimeIndex(np.concatenate([d.to_numpy() for _, d in got.values()]))
-        tickers = np.concatenate([np.full(len(d), t, dtype=object) for t, (_, d) in got.items()]).astype(str)
-        if self._batches_by_date:
-            proba = self._run(self.network_, everything, dates=dates, tickers=tickers).astype(np.float32)
-        else:
-            proba = self.predict_proba(everything)
-        out, start = {}, 0
-        for ticker, (_, when) in got.items():
-            out[ticker] = pd.DataFrame(proba[start:start + len(when)], index=pd.DatetimeIndex(when, name="date"),
-                                       columns=list(CLASS_NAMES))
-            start += len(when)
-        return out
-
     def evaluate(self, X, y=None) -> dict:
         """Loss and accuracy on labelled windows.
 
@@ -389,58 +328,6 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             return {"loss": float("nan"), "accuracy": float("nan"), "n": 0}
         metrics = classification_metrics(y, proba)
         return {"loss": metrics["log_loss"], "accuracy": metrics["accuracy"], "n": metrics["n"]}
-
-    # -- attention and per-step read-outs -----------------------------------------------------
-    def _submodel(self, key):
-        """A second keras.Model over the trained layers (built once per network, nothing retrained)."""
-        if key not in self._submodels:
-            network = self.network_
-            if key == "attention":
-                layers = [layer for layer in network.layers if isinstance(layer, TemporalAttention)]
-                if not layers:
-                    raise AttributeError(f"{type(self).__name__} has no temporal attention layer")
-                output = layers[-1].output[1]
-            else:
-                names = [layer.name for layer in network.layers]
-                if "step_probs" not in names:
-                    raise AttributeError(f"{type(self).__name__} has no per-step outputs; only the causal "
-                                         "AttentionLSTMModel(bidirectional=False) has them")
-                output = network.get_layer("step_probs").output
-            self._submodels[key] = keras.Model(network.inputs, output)
-        return self._submodels[key]
-
-    def get_attention_weights(self, X, all_steps=False) -> np.ndarray:
-        """Temporal attention weights of each window.
-
-        Args:
-            X: raw windows or a `Split`, as for `predict_proba`.
-            all_steps: bool, default False. For a causal model, return the weights of every step
-                ``(n, T, T)`` (row t covers steps <= t) instead of those of the final step.
-
-        Returns:
-            float32 ``(n, sequence_length)``, each row sums to 1 (``(n, T, T)`` with ``all_steps``).
-
-        Raises:
-            AttributeError: the network has no `TemporalAttention` layer.
-        """
-        self._check_fitted()
-        X = self._check_windows(X)
-        weights = self._run(self._submodel("attention"), X).astype(np.float32)
-        if weights.ndim == 3 and not all_steps:
-            weights = weights[:, -1, :]
-        return weights
-
-    def predict_proba_steps(self, X) -> np.ndarray:
-        """Per-step probabilities of a causal network: ``(n, sequence_length, 3)`` float32.
-
-        The output at step t depends on steps <= t only; the last step equals `predict_proba`.
-
-        Raises:
-            AttributeError: the network is not causal.
-        """
-        self._check_fitted()
-        X = self._check_windows(X)
-        return self._run(self._submodel("steps"), X).astype(np.float32)
 
     # -- files --------------------------------------------------------------------------------
     def save(self, path):

@@ -132,7 +132,8 @@ class GATsModel(SequenceClassifier):
     encoder with the residual doubled, not of the model's cross-sectional view.
 
     Args:
-        sequence_length: int, default 30.
+        sequence_length: int >= 2 or None, default None. Bars per window; None takes the length of the windows
+            `fit` is given (see `sequence_length_`).
         hidden_size: int, default 64 (Qlib Alpha360). Width of the encoder, attention and ``fc``.
         num_layers: int, default 2 (Qlib Alpha360). Recurrent layers of the encoder.
         dropout_rate: float, default 0.7 (Qlib Alpha360). Dropout between the encoder's layers.
@@ -146,7 +147,7 @@ class GATsModel(SequenceClassifier):
 
     _batches_by_date = True
 
-    def __init__(self, sequence_length=30, hidden_size=64, num_layers=2, dropout_rate=0.7, base_model="lstm",
+    def __init__(self, sequence_length=None, hidden_size=64, num_layers=2, dropout_rate=0.7, base_model="lstm",
                  pretrained=None):
         self.sequence_length = sequence_length
         self.hidden_size = hidden_size

@@ -27,13 +27,14 @@ class GRUModel(SequenceClassifier):
     """Stacked-GRU down / flat / up classifier (causal; `predict_proba_steps` gives every step).
 
     Args:
-        sequence_length: int, default 30.
+        sequence_length: int >= 2 or None, default None. Bars per window; None takes the length of the windows
+            `fit` is given (see `sequence_length_`).
         hidden_size: int, default 64 (Qlib Alpha360). Width of every GRU layer.
         num_layers: int, default 2 (Qlib Alpha360).
         dropout_rate: float, default 0.0 (Qlib Alpha360). Dropout between GRU layers.
     """
 
-    def __init__(self, sequence_length=30, hidden_size=64, num_layers=2, dropout_rate=0.0):
+    def __init__(self, sequence_length=None, hidden_size=64, num_layers=2, dropout_rate=0.0):
         self.sequence_length = sequence_length
         self.hidden_size = hidden_size
         self.num_layers = num_layers

@@ -35,7 +35,8 @@ class KRNNModel(SequenceClassifier):
     """K-parallel-RNN down / flat / up classifier (causal; `predict_proba_steps` gives every step).
 
     Args:
-        sequence_length: int, default 30.
+        sequence_length: int >= 2 or None, default None. Bars per window; None takes the length of the windows
+            `fit` is given (see `sequence_length_`).
         cnn_filters: int, default 8 (Qlib Alpha360 ``cnn_dim``).
         kernel_size: int, default 3 (Qlib Alpha360 ``cnn_kernel_size``).
         hidden_size: int, default 8 (Qlib Alpha360 ``rnn_dim``). Width of every GRU.
@@ -44,7 +45,7 @@ class KRNNModel(SequenceClassifier):
         dropout_rate: float, default 0.0 (Qlib). Dropout between the GRUs of a branch.
     """
 
-    def __init__(self, sequence_length=30, cnn_filters=8, kernel_size=3, hidden_size=8, num_branches=2,
+    def __init__(self, sequence_length=None, cnn_filters=8, kernel_size=3, hidden_size=8, num_branches=2,
                  num_layers=2, dropout_rate=0.0):
         self.sequence_length = sequence_length
         self.cnn_filters = cnn_filters

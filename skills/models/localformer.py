@@ -42,7 +42,8 @@ class LocalformerModel(SequenceClassifier):
     """Localformer down / flat / up classifier.
 
     Args:
-        sequence_length: int, default 30.
+        sequence_length: int >= 2 or None, default None. Bars per window; None takes the length of the windows
+            `fit` is given (see `sequence_length_`).
         d_model: int, default 64 (Qlib). Width of the encoder and the GRU; divisible by ``num_heads``.
         num_heads: int, default 2 (Qlib ``nhead``).
         num_layers: int, default 2 (Qlib). Encoder layers, and GRU layers on top.
@@ -50,7 +51,7 @@ class LocalformerModel(SequenceClassifier):
         dropout_rate: float, default 0.0 (Qlib).
     """
 
-    def __init__(self, sequence_length=30, d_model=64, num_heads=2, num_layers=2, ff_dim=2048, dropout_rate=0.0):
+    def __init__(self, sequence_length=None, d_model=64, num_heads=2, num_layers=2, ff_dim=2048, dropout_rate=0.0):
         self.sequence_length = sequence_length
         self.d_model = d_model
         self.num_heads = num_heads

@@ -30,13 +30,14 @@ class LSTMModel(SequenceClassifier):
     """Stacked-LSTM down / flat / up classifier.
 
     Args:
-        sequence_length: int, default 30.
+        sequence_length: int >= 2 or None, default None. Bars per window; None takes the length of the windows
+            `fit` is given (see `sequence_length_`).
         lstm_units: int, default 64. Width of every LSTM layer.
         num_layers: int, default 2.
         dropout_rate: float, default 0.2.
     """
 
-    def __init__(self, sequence_length=30, lstm_units=64, num_layers=2, dropout_rate=0.2):
+    def __init__(self, sequence_length=None, lstm_units=64, num_layers=2, dropout_rate=0.2):
         self.sequence_length = sequence_length
         self.lstm_units = lstm_units
         self.num_layers = num_layers

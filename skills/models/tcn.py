@@ -42,7 +42,8 @@ class TCNModel(SequenceClassifier):
     """Temporal-convolution down / flat / up classifier (causal; `predict_proba_steps` gives every step).
 
     Args:
-        sequence_length: int, default 30.
+        sequence_length: int >= 2 or None, default None. Bars per window; None takes the length of the windows
+            `fit` is given (see `sequence_length_`).
         channels: int, default 128 (Qlib Alpha360 ``n_chans``). Filters of every convolution.
         kernel_size: int, default 3 (Qlib Alpha360).
         num_layers: int, default 5 (Qlib Alpha360). Residual blocks (levels); block i has dilation 2**i,
@@ -50,7 +51,7 @@ class TCNModel(SequenceClassifier):
         dropout_rate: float, default 0.5 (Qlib Alpha360).
     """
 
-    def __init__(self, sequence_length=30, channels=128, kernel_size=3, num_layers=5, dropout_rate=0.5):
+    def __init__(self, sequence_length=None, channels=128, kernel_size=3, num_layers=5, dropout_rate=0.5):
         self.sequence_length = sequence_length
         self.channels = channels
         self.kernel_size = kernel_size

@@ -30,7 +30,8 @@ class TransformerModel(SequenceClassifier):
     """Transformer-encoder down / flat / up classifier.
 
     Args:
-        sequence_length: int, default 30.
+        sequence_length: int >= 2 or None, default None. Bars per window; None takes the length of the windows
+            `fit` is given (see `sequence_length_`).
         d_model: int, default 64. Width of the encoder; divisible by ``num_heads``.
         num_heads: int, default 4.
         num_layers: int, default 2. Encoder blocks.
@@ -38,7 +39,7 @@ class TransformerModel(SequenceClassifier):
         dropout_rate: float, default 0.1.
     """
 
-    def __init__(self, sequence_length=30, d_model=64, num_heads=4, num_layers=2, ff_dim=None, dropout_rate=0.1):
+    def __init__(self, sequence_length=None, d_model=64, num_heads=4, num_layers=2, ff_dim=None, dropout_rate=0.1):
         self.sequence_length = sequence_length
         self.d_model = d_model
         self.num_heads = num_heads

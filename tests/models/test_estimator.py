@@ -1,4 +1,6 @@
-"""The scikit-learn protocol (clone, get/set_params, score), what predict accepts, and make_model."""
+"""The scikit-learn protocol (clone, get/set_params, score), what predict accepts, make_model, sequence_length."""
+
+import re
 
 import numpy as np
 import pytest
@@ -6,14 +8,18 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from skills.data import feature_windows, prepare_dataset
 from skills.models import (
     MODEL_NAMES,
     AttentionLSTMModel,
+    GRUModel,
     LSTMModel,
     TransformerModel,
+    load_model,
     make_model,
     model_params,
 )
+from skills.models.base import check_sequence_length
 
 from .conftest import ARCHITECTURES, tiny_model
 
@@ -122,3 +128,52 @@ def test_make_model_unknown_name_and_param():
 def test_make_model_rejects_a_bad_value_at_once(name, params, message):
     with pytest.raises(ValueError, match=message):
         make_model(name, **params)
+
+
+# -- sequence_length -------------------------------------------------------------------------------
+
+
+def test_sequence_length_is_none_or_an_int_of_at_least_two():
+    assert check_sequence_length(None) is None and check_sequence_length(2) == 2 and check_sequence_length(60) == 60
+    for bad in (1, 0, -5, 2.5, True, "30", np.int64(30)):
+        with pytest.raises(ValueError, match=re.escape(f"sequence_length={bad!r}")):
+            check_sequence_length(bad)
+    assert all(model_params(name)["sequence_length"] is None for name in MODEL_NAMES)  # the data's, by default
+    with pytest.raises(ValueError, match="sequence_length=1"):
+        make_model("gru", sequence_length=1)
+
+
+def test_a_model_built_without_sequence_length_takes_the_datas_and_reports_it(tiny_data, aapl, tmp_path):
+    model = LSTMModel(lstm_units=4, num_layers=1)
+    with pytest.raises(ValueError, match="sequence_length=None"):  # no network before the data says how long
+        model._build_network(3, np.zeros(3), np.ones(3))
+    model.fit(tiny_data, epochs=1, verbose=0)
+    assert model.sequence_length_ == tiny_data.sequence_length == 8
+    assert model.get_params()["sequence_length"] is None and clone(model).sequence_length is None  # params untouched
+    assert model.metadata_["params"]["sequence_length"] == 8  # the file records the length the network reads
+    assert tuple(model.network_.inputs[0].shape) == (None, 8, tiny_data.n_features)
+    windows = np.asarray(tiny_data.test.X)
+    with pytest.raises(ValueError, match="9 steps but sequence_length=8"):
+        model.predict_proba(np.concatenate([windows[:, :1], windows], axis=1))
+    bars = aapl.iloc[-120:]
+    frame = model.predict_frame(bars)
+    expected, dates = feature_windows(bars, model.feature_names_, 8)
+    assert list(frame.index) == list(dates)
+    np.testing.assert_array_equal(frame.to_numpy(), model.predict_proba(expected))
+    longer = prepare_dataset(aapl.iloc[-180:], sequence_length=9)
+    with pytest.raises(ValueError, match="sequence_length=9 but the model was fitted with sequence_length=8"):
+        model.fit(longer, epochs=1, verbose=0, warm_start=True)
+    loaded = load_model(model.save(tmp_path / "taken.h5"))
+    assert loaded.sequence_length == loaded.sequence_length_ == 8
+    np.testing.assert_array_equal(loaded.predict_proba(windows), model.predict_proba(windows))
+
+
+def test_a_model_built_without_sequence_length_takes_the_windows_length(tiny_data):
+    X, y = np.asarray(tiny_data.train.X[:32])[:, -5:], tiny_data.train.y[:32]  # the last 5 bars of each window
+    model = GRUModel(hidden_size=4, num_layers=1).fit(X, y, epochs=1, batch_size=32, verbose=0)
+    assert model.sequence_length_ == 5 and model.sequence_length is None
+    assert model.predict_proba(X).shape == (32, 3)
+    with pytest.raises(ValueError, match="X has windows of sequence_length=5 but the model has sequence_length=8"):
+        LSTMModel(sequence_length=8, lstm_units=4).fit(X, y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="sequence_length=1"):  # the data's length passes the same check
+        LSTMModel(lstm_units=4).fit(X[:, -1:], y, epochs=1, verbose=0)

@@ -65,7 +65,7 @@ def qlib_graph_attention(h, kernel, bias, score, slope=0.01):
 
 
 def test_registry_defaults_are_qlibs_alpha360():
-    assert model_params("gats") == dict(sequence_length=30, hidden_size=64, num_layers=2, dropout_rate=0.7,
+    assert model_params("gats") == dict(sequence_length=None, hidden_size=64, num_layers=2, dropout_rate=0.7,
                                         base_model="lstm", pretrained=None)
     with pytest.raises(ValueError, match="rnn_type"):
         make_model("gats", base_model="transformer")

@@ -58,7 +58,7 @@ def name(request):
 def test_registry_knows_the_zoo():
     assert set(ZOO) <= set(MODEL_NAMES)
     # defaults from Qlib's Alpha360 benchmark configs
-    assert model_params("gru") == dict(sequence_length=30, hidden_size=64, num_layers=2, dropout_rate=0.0)
+    assert model_params("gru") == dict(sequence_length=None, hidden_size=64, num_layers=2, dropout_rate=0.0)
     assert model_params("alstm")["rnn_type"] == "gru" and model_params("alstm")["hidden_size"] == 64
     assert {k: model_params("tcn")[k] for k in ("channels", "kernel_size", "num_layers", "dropout_rate")} == dict(
         channels=128, kernel_size=3, num_layers=5, dropout_rate=0.5)
