@@ -1,63 +1,67 @@
-"""How the commands read ``--data-path``: one ticker's CSV through `load_ohlcv`, anything else (a folder of
-CSVs, a long-format ``date,ticker,...`` file, a folder holding one) through `load_universe` under the
-``--on-bad-rows`` / ``--on-bad-files`` policies, with its load report printed."""
+"""How the commands read ``--data-path`` (`skills.pipeline.load_bars`, with a universe's load report printed),
+``--features``, and how a library `OptionError` becomes a one-line `UsageError` naming the flag."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from contextlib import contextmanager
 
 from skills.cli.parser import UsageError
-from skills.data import DataError, features, load_ohlcv, load_universe
-from skills.data.io import _is_gzip_csv
-from skills.data.universe import _has_ticker_column
+from skills.data import features
+from skills.pipeline import OptionError, is_universe
+from skills.pipeline import load_bars as load_data
+from skills.pipeline.loading import UNIVERSE_DEFAULTS
+
+__all__ = ["flag_errors", "is_universe", "load_bars", "resolve_features"]
 
 log = logging.getLogger("skills")
 
-#: The policies a universe is loaded under when the flags are not given: a real universe has bad rows and short
-#: histories (the bundled one: NaN prices, high below low, a 44-row ticker), and one of them should not stop a
-#: run of hundreds of tickers; every row dropped and file skipped is printed.
-UNIVERSE_DEFAULTS = {"on_bad_rows": "drop", "on_bad_files": "skip"}
 _SHOWN = 10  # skipped files and dropped rows named on the terminal; the JSON report lists them all
+#: Library argument -> flag, where the flag is not ``--`` and the argument's name with dashes.
+_FLAGS = {"data": "--data-path", "json_path": "--json"}
 
 
-def is_universe(path) -> bool:
-    """True unless ``path`` is one ticker's CSV (a file without a ticker column, not gzipped)."""
-    path = Path(path)
-    return path.is_dir() or _is_gzip_csv(path) or _has_ticker_column(path)
+def flag(name: str, renamed=None) -> str:
+    """The command-line spelling of library argument ``name`` (``model_path`` -> ``--model-path``)."""
+    renamed = {**_FLAGS, **(renamed or {})}
+    return renamed.get(name, "--" + name.replace("_", "-"))
+
+
+@contextmanager
+def flag_errors(**renamed):
+    """Turn a library `OptionError` raised in the block into a `UsageError` that names flags, not arguments;
+    ``renamed`` maps the arguments whose flag is not their name (``model="--model-path"``)."""
+    try:
+        yield
+    except OptionError as exc:
+        raise UsageError(exc.spelled(lambda name: flag(name, renamed))) from None
 
 
 def load_bars(args):
-    """The bars ``--data-path`` names: a DataFrame for one ticker's CSV, else a `Universe` (dict of frames).
+    """The bars ``--data-path`` names (`skills.pipeline.load_bars` under ``--on-bad-rows`` / ``--on-bad-files``).
 
-    One ticker's CSV raises `DataError` on its first bad row unless ``--on-bad-rows drop``; a universe uses
-    `UNIVERSE_DEFAULTS` for the policies not given, and its report's summary is printed on stdout (under
-    ``--quiet`` only when something was left out). A universe's report (every row dropped and file skipped) is
-    kept on ``args.load_report`` for the JSON outputs.
+    A universe's report's summary is printed on stdout (under ``--quiet`` only when something was left out),
+    and the report (every row dropped and file skipped) is kept on ``args.load_report`` for the JSON outputs.
 
     Raises:
-        DataError: bad data under the policies, as one line.
+        UsageError: no such file or folder. DataError: bad data under the policies, as one line.
     """
     rows, files = getattr(args, "on_bad_rows", None), getattr(args, "on_bad_files", None)
     args.load_report = None
-    if not is_universe(args.data_path):
+    with flag_errors():
+        bars = load_data(args.data_path, on_bad_rows=rows, on_bad_files=files)
+    report = getattr(bars, "report", None)
+    if report is None:
         if files is not None:
             log.info("--on-bad-files %s: %s is one file, read as one ticker", files, args.data_path)
-        return load_ohlcv(args.data_path, drop_bad_rows=rows == "drop")
-    rows, files = rows or UNIVERSE_DEFAULTS["on_bad_rows"], files or UNIVERSE_DEFAULTS["on_bad_files"]
-    try:
-        universe = load_universe(args.data_path, on_bad_rows=rows, on_bad_files=files)
-    except DataError as exc:  # the "no ticker left" error carries the whole report: keep the first line
-        lines = str(exc).splitlines()
-        more = f" (and {len(lines) - 1} more line(s) of report)" if len(lines) > 1 else ""
-        raise DataError(f"{lines[0]}{more}") from None
-    report = universe.report
+        return bars
     args.load_report = report.to_frame().to_dict(orient="records")
     text = report.summary(limit=_SHOWN).replace("report.to_frame() lists them all", "the --json / report file "
                                                 "lists them all")
     if report.skipped or report.dropped or not getattr(args, "quiet", False):
+        rows, files = rows or UNIVERSE_DEFAULTS["on_bad_rows"], files or UNIVERSE_DEFAULTS["on_bad_files"]
         print(f"{text}\n  (policies: --on-bad-rows {rows} --on-bad-files {files})", flush=True)
-    return universe
+    return bars
 
 
 def resolve_features(text: str):
