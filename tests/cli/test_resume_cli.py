@@ -18,6 +18,8 @@ import pytest
 from skills.cli import main
 from skills.models import load_model
 
+pytestmark = pytest.mark.integration  # fresh training processes, killed and rerun
+
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 300  # seconds for one training process on a loaded 2-core machine
 FLAGS = ["--model", "lstm", "--sequence-length", "10", "--lstm-units", "4", "--epochs", "3",

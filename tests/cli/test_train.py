@@ -15,7 +15,12 @@ TINY = ["--epochs", "1", "--sequence-length", "10", "--lstm-units", "8", "--atte
         "--d-model", "8", "--num-heads", "2", "--num-layers", "1", "--batch-size", "64", "--quiet"]
 
 
-@pytest.mark.parametrize("model", ["attention_lstm", "causal_attention_lstm", "lstm", "transformer"])
+@pytest.mark.parametrize("model", [  # one architecture in the fast tier; tests/pipeline trains an attention_lstm
+    pytest.param("attention_lstm", marks=pytest.mark.integration),
+    pytest.param("causal_attention_lstm", marks=pytest.mark.integration),
+    "lstm",
+    pytest.param("transformer", marks=pytest.mark.integration),
+])
 def test_train_writes_model_report_and_plots(tmp_path, small_csv, model, capsys):
     from skills.models import load_model
 
@@ -57,14 +62,30 @@ def test_keras_suffix_and_mixed_precision_on_cpu(tmp_path, small_csv, capsys):
     assert proba.dtype == np.float32 and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
 
 
-def test_resume_continues_from_the_saved_model(tmp_path, small_csv):
+def _weights(path):
+    from skills.models import load_model
+
+    return load_model(path).network_.get_weights()
+
+
+def _largest_change(before, after) -> float:
+    return max(float(np.abs(a - b).max()) for a, b in zip(before, after))
+
+
+def test_resume_starts_from_the_saved_weights(tmp_path, small_csv):
+    """An epoch at a learning rate of 1e-12 leaves the weights where they started: a resumed run ends on the
+    saved model's weights, a fresh run on its initial ones, far from them."""
     path = tmp_path / "r.h5"
-    assert main(["train", "--data-path", str(small_csv), "--model", "lstm", "--model-path", str(path), *TINY]) == 0
-    first = json.loads((tmp_path / "r.report.json").read_text())["history"]["loss"][-1]
-    assert main(["train", "--data-path", str(small_csv), "--model", "lstm", "--model-path", str(path),
-                 "--resume", *TINY]) == 0
-    resumed = json.loads((tmp_path / "r.report.json").read_text())["history"]["loss"][0]
-    assert resumed < first + 0.05  # starts from trained weights, not from a fresh network
+    argv = ["train", "--data-path", str(small_csv), "--model", "lstm", *TINY]
+    assert main([*argv, "--model-path", str(path)]) == 0
+    saved = _weights(path)
+    frozen = ["--learning-rate", "1e-12"]
+    assert main([*argv, "--model-path", str(path), "--resume", *frozen]) == 0
+    assert _largest_change(saved, _weights(path)) < 1e-6
+    assert json.loads((tmp_path / "r.report.json").read_text())["flags"]["resume"] is True
+    fresh = tmp_path / "fresh" / "r.h5"  # the same command without --resume: a new network
+    assert main([*argv, "--model-path", str(fresh), *frozen]) == 0
+    assert _largest_change(saved, _weights(fresh)) > 1e-3
     assert main(["train", "--data-path", str(small_csv), "--model", "transformer", "--model-path", str(path),
                  "--resume", *TINY]) == 2
 
@@ -92,6 +113,7 @@ def test_user_errors_print_one_line_exit_2_and_write_nothing(tmp_path, small_csv
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.integration
 def test_bad_csv_from_the_script_is_one_line_exit_2(tmp_path):
     bad = tmp_path / "BAD.csv"
     bad.write_text("Date,Open,High,Low,Close,Volume\n2020-01-02,10,9,11,10,100\n")

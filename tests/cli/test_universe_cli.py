@@ -91,6 +91,7 @@ def test_load_ohlcv_on_a_universe_path_says_to_use_load_universe(universe_slice)
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_compare_on_a_universe_prints_rank_ic_and_top_k_columns(recent_slice, tmp_path, capsys):
     out_json = tmp_path / "compare.json"
     code, out, err = _run(["compare", "--data-path", str(recent_slice), "--label", "cross_section",
@@ -117,6 +118,7 @@ def test_compare_on_a_universe_prints_rank_ic_and_top_k_columns(recent_slice, tm
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_train_then_backtest_on_a_universe(recent_slice, tmp_path, capsys):
     model_path = tmp_path / "cs.h5"
     code, out, err = _run(["train", "--model", "lstm", "--data-path", str(recent_slice), "--label",
