@@ -21,13 +21,11 @@ import numpy as np
 
 from skills._version import __version__
 from skills.evaluation.baselines import BASELINES, make_baseline
-from skills.evaluation.tables import text_table
 from skills.evaluation.walk_forward import topk_figures, topk_metrics
 from skills.metrics import classification_metrics, daily_ic, ic_basis
 
 __all__ = ["compare", "score_on_test", "training_report"]
 
-_text_table = text_table  # until skills.tuning.results imports skills.evaluation.tables.text_table
 
 
 def compare(y_true, model_proba, baselines, model_name="model"):

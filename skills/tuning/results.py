@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from skills._atomic import atomic_path
-from skills.evaluation.report import _text_table
+from skills.evaluation.tables import text_table
 
 __all__ = ["STATUSES", "trial_rows", "trial_frame", "write_trials", "best_row", "flag_config", "format_trials"]
 
@@ -133,4 +133,4 @@ def format_trials(rows, keys, direction: str) -> str:
         line["error"] = (row["error"] or "")[:60]
         cells.append(line)
     frame = pd.DataFrame(cells).set_index("trial")
-    return _text_table(frame, "trial")
+    return text_table(frame, "trial")
