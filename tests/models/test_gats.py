@@ -4,6 +4,7 @@ Data: 20 real tickers of the bundled universe (2017-07 on, price-volume features
 8-bar windows): 98 training dates of 20 stocks. Models are tiny and trained one epoch.
 """
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -18,7 +19,6 @@ from skills.data import feature_windows, load_universe, prepare_dataset
 from skills.models import GATsModel, GraphAttention, GRUModel, LSTMModel, ModelFileError, make_model, model_params
 
 REPO = Path(__file__).resolve().parents[2]
-TORCH_PYTHON = Path("/tmp/tv/bin/python")
 L = 8
 TICKERS = ("A", "AAL", "ABBV", "ABC", "ADI", "ADM", "ADS", "ADSK", "AEE", "AES", "AIG", "AIZ", "ALGN", "ALL", "ALXN",
            "AMAT", "AME", "AMGN", "AMP", "ANDV")  # the first 20 of the bundled universe
@@ -199,6 +199,7 @@ FRESH_PROCESS = textwrap.dedent(
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_files_round_trip_in_a_fresh_process(gats, data, tmp_path):
     paths = [gats.save(tmp_path / f"gats{suffix}") for suffix in (".keras", ".h5")]
     X, dates = np.asarray(data.test.X, dtype=np.float32), np.asarray(data.test.dates, dtype="datetime64[ns]")
@@ -302,11 +303,12 @@ TORCH_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not TORCH_PYTHON.exists(), reason="no torch virtual environment at /tmp/tv")
+@pytest.mark.integration
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch, an optional backend, is not installed")
 def test_gats_trains_and_predicts_under_the_torch_backend(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "torch",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     script = TORCH_SCRIPT % (TICKERS, tmp_path / "gats.keras")
-    done = subprocess.run([str(TORCH_PYTHON), "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]

@@ -176,6 +176,7 @@ def _load_in_fresh_process(tmp_path, windows, paths):
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_round_trips_in_a_fresh_process(fitted, tmp_path, test_windows):
     paths, expected = [], {}
     for key, (model, _) in fitted.items():

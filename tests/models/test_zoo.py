@@ -196,6 +196,7 @@ FRESH_PROCESS = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_files_round_trip_in_a_fresh_process(zoo, tmp_path, windows):
     """.h5 and .keras of every zoo model, loaded where only `skills` was imported: the .h5 by
     `load_model` (the right class, `predict_proba`, ALSTM's attention), the .keras by a plain
