@@ -37,8 +37,8 @@ def backtest(args) -> int:
     if run.strategy_source == "label":
         print("--strategy topk: the model was trained with --label cross_section (give --strategy ml to override)")
     elif run.strategy_source == "universe" and run.strategy == "topk":
-        print(f"--strategy topk: {len(run.tickers)} tickers, at least {TOPK_MIN_TICKERS} (give --strategy ml to "
-              f"override)")
+        print(f"--strategy topk: a universe of {len(run.tickers)} tickers (top-k from {TOPK_MIN_TICKERS} on; give "
+              f"--strategy ml to override)")
     print(run.format())
     _written(run.files)
     return 0

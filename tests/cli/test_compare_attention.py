@@ -35,6 +35,7 @@ def _error_line(capsys):
     return err[0]
 
 
+@pytest.mark.integration  # two folds of a network: tests/pipeline/test_compare.py covers the fast path
 def test_compare_prints_one_row_per_model_and_baseline_and_writes_json_and_plot(tmp_path, aapl_csv, capsys):
     out_json, out_png = tmp_path / "compare.json", tmp_path / "compare.png"
     code = main(["compare", "--data-path", str(aapl_csv), "--models", "lstm", "--n-splits", "2", *TINY,
