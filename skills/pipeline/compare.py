@@ -144,7 +144,8 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
     bars = load_bars(data, on_bad_rows, on_bad_files)
     tickers = sorted(as_frames(bars))
     defaults = {name: p.default for name, p in inspect.signature(prepare_walk_forward).parameters.items()}
-    topk = _strategy(strategy, len(tickers), data_options.get("label", defaults["label"])) == "topk"
+    label = data_options.get("label", defaults["label"])
+    topk = _strategy(strategy, len(tickers), label, source_of(data, bars)) == "topk"
     try:
         folds = prepare_walk_forward(bars, n_splits=n_splits, **data_options)
     except DataError:
@@ -191,10 +192,10 @@ def _names(argument: str, names, choices, allow_empty: bool = False) -> list:
     return listed
 
 
-def _strategy(strategy, n_tickers: int, label) -> str:
+def _strategy(strategy, n_tickers: int, label, where: str) -> str:
     """``strategy``, or `default_strategy` of the tickers and the label rule."""
     if strategy is None:
         return default_strategy(n_tickers, label)
     if strategy == "topk" and n_tickers < 2:
-        raise OptionError(f"{{strategy}} topk needs several tickers; the data has {n_tickers}", "strategy")
+        raise OptionError(f"{{strategy}} topk needs several tickers; {where} has {n_tickers}", "strategy")
     return strategy
