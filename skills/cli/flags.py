@@ -1,24 +1,31 @@
 """The flags of ``skills``, each declared once and named after the parameter it sets, with choices and defaults
-from the library (`MODEL_NAMES`, `TrainConfig`, `PRECISIONS`, `LABEL_METHODS`, `DEFAULT_REBALANCE`, ...), and
-the old spellings that still work for one release (`OLD_SPELLINGS`: hidden from ``--help``, each use warned
-about in one line)."""
+from the library (`MODEL_NAMES`, `TrainConfig`, `PRECISIONS`, `LABEL_METHODS`, the defaults of `prepare_dataset`,
+`run_backtest` and `skills.pipeline`, ...), and the old spellings that still work for one release
+(`OLD_SPELLINGS`: hidden from ``--help``, each use warned about in one line)."""
 
 from __future__ import annotations
 
 import argparse
 import inspect
 import sys
-from pathlib import Path
 
 import pandas as pd
 
-from skills.data import BATCH_BY, CROSS_SECTION_MODES, LABEL_METHODS, SCALERS, WALK_FORWARD_MODES, default_data_path
+from skills import pipeline
+from skills.data import (
+    BATCH_BY,
+    CROSS_SECTION_MODES,
+    LABEL_METHODS,
+    SCALERS,
+    WALK_FORWARD_MODES,
+    default_data_path,
+    prepare_dataset,
+)
 from skills.data.universe import BAD_FILE_POLICIES, BAD_ROW_POLICIES
 from skills.models import MODEL_NAMES, model_params
 from skills.strategy import DEFAULT_CONFIDENCE, DEFAULT_REBALANCE, STRATEGIES, TOPK_MIN_TICKERS, run_backtest
 from skills.training import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
 
-DEFAULT_MODEL_PATH = Path("models") / "attention_lstm.h5"
 #: The flags of the network hyperparameters; each is passed only to the architectures that take it.
 NETWORK_FLAGS = ("lstm_units", "attention_units", "dropout_rate", "d_model", "num_heads", "num_layers", "ff_dim",
                  "hidden_size", "rnn_type", "channels", "kernel_size", "cnn_filters", "num_branches", "base_model")
@@ -31,6 +38,11 @@ OLD_SPELLINGS = {"--dropout": "--dropout-rate", "--label-method": "--label", "--
 _WHY = {"--model": "--model names an architecture", "--cpus": "N CPUs: N / --cpus-per-task tasks at once"}
 #: The attribute of the parsed arguments that lists the old spellings used (`warn_old_spellings` removes it).
 OLD_USED = "_old_spellings"
+
+
+def default_of(function, name: str):
+    """The default of parameter ``name`` of ``function``: the flag that sets it shows the library's own."""
+    return inspect.signature(function).parameters[name].default
 
 
 # -- value types -------------------------------------------------------------------------------------------------
@@ -151,32 +163,38 @@ def add_loading_flags(g) -> None:
                    help="a bad or too short ticker of a universe: skip it and list it, or stop (default: skip)")
 
 
-def add_data_flags(p, test_fraction: bool = True) -> None:
-    """The data and its preparation (`prepare_dataset`, `prepare_walk_forward`)."""
+def add_data_flags(p, prepare=prepare_dataset) -> None:
+    """The data and its preparation: the flags of the parameters of ``prepare`` (`prepare_dataset`, or
+    `prepare_walk_forward`, which takes no ``--test-fraction``), with its defaults."""
+    takes = inspect.signature(prepare).parameters
     g = p.add_argument_group("data")
     add_data_path(g)
     add_loading_flags(g)
     g.add_argument("--features", default="all",
                    help="all (the indicators), price_volume (Alpha360-style raw price-volume windows), or a "
                         "comma-separated list of feature names")
-    g.add_argument("--cross-section", choices=CROSS_SECTION_MODES, default=CROSS_SECTION_MODES[0],
+    g.add_argument("--cross-section", choices=CROSS_SECTION_MODES, default=takes["cross_section"].default,
                    help="replace each feature by its rank or z-score across the tickers of the same date")
-    g.add_argument("--sequence-length", type=positive_int, default=30, help="bars per window")
-    g.add_argument("--horizon", type=positive_int, default=1, help="label horizon in bars")
-    g.add_argument("--label", choices=LABEL_METHODS, default=LABEL_METHODS[0],
+    g.add_argument("--sequence-length", type=positive_int, default=takes["sequence_length"].default,
+                   help="bars per window")
+    g.add_argument("--horizon", type=positive_int, default=takes["horizon"].default, help="label horizon in bars")
+    g.add_argument("--label", choices=LABEL_METHODS, default=takes["label"].default,
                    help="fixed band, volatility-scaled band, train-split terciles, or terciles of each date's "
                         "forward returns across the tickers (cross_section: a universe)")
     g.add_argument("--threshold", type=positive_float, default=None,
                    help="label band: return for 'fixed' (default 0.005), multiple of sigma for 'volatility' (0.5)")
-    g.add_argument("--scaler", choices=SCALERS, default=SCALERS[0], help="feature scaling, fit on training rows only")
-    g.add_argument("--val-fraction", type=positive_float, default=0.15, help="share of the dates for validation")
-    if test_fraction:
-        g.add_argument("--test-fraction", type=positive_float, default=0.15, help="share of the dates for testing")
+    g.add_argument("--scaler", choices=SCALERS, default=takes["scaler"].default,
+                   help="feature scaling, fit on training rows only")
+    g.add_argument("--val-fraction", type=positive_float, default=takes["val_fraction"].default,
+                   help="share of the dates for validation")
+    if "test_fraction" in takes:
+        g.add_argument("--test-fraction", type=positive_float, default=takes["test_fraction"].default,
+                       help="share of the dates for testing")
 
 
 def add_model_flag(g) -> None:
-    """``--model``: always an architecture."""
-    g.add_argument("--model", choices=MODEL_NAMES, default=MODEL_NAMES[0], help="architecture")
+    """``--model``: always an architecture (default: the one `skills.pipeline.train` fits)."""
+    g.add_argument("--model", choices=MODEL_NAMES, default=pipeline.DEFAULT_MODEL, help="architecture")
 
 
 def add_model_path(g, help: str, default=None) -> None:
@@ -236,21 +254,18 @@ def add_training_flags(g) -> None:
                         "tickers (a universe; gats always trains so) (default: window)")
 
 
-def add_walk_forward_flags(g) -> None:
-    """``--n-splits`` and ``--mode`` of `prepare_walk_forward`."""
-    g.add_argument("--n-splits", type=positive_int, default=3,
+def add_walk_forward_flags(g, n_splits: int, mode: str) -> None:
+    """``--n-splits`` and ``--mode`` of `prepare_walk_forward`, with the defaults of the command's library call."""
+    g.add_argument("--n-splits", type=positive_int, default=n_splits,
                    help="walk-forward folds over time, each trained on its past (tune: needs at least 2)")
-    g.add_argument("--mode", choices=WALK_FORWARD_MODES, default=WALK_FORWARD_MODES[0], help="training window")
-
-
-def _backtest_default(name: str):
-    return inspect.signature(run_backtest).parameters[name].default
+    g.add_argument("--mode", choices=WALK_FORWARD_MODES, default=mode, help="training window")
 
 
 def add_strategy_flags(strategy, ml, topk, broker) -> None:
     """``--strategy`` and the flags of the strategies that ``backtest`` and ``compare`` share, into the groups
     ``strategy``, ``ml``, ``topk`` and ``broker`` (one group may serve all four); defaults from `skills.strategy`.
-    ``--rebalance`` stays None until the command resolves it, so that ``backtest`` can tell it was given."""
+    Unset, ``--k``, ``--n-drop`` and ``--rebalance`` stay None: the library call resolves them (and tells a flag
+    of the other strategy that was given)."""
     strategy.add_argument("--strategy", choices=STRATEGIES, default=None,
                           help="ml: MLStrategy's thresholds per ticker; topk: hold the k best-scored tickers of a "
                                f"universe (default: topk on several tickers labelled cross_section or on >= "
@@ -267,7 +282,7 @@ def add_strategy_flags(strategy, ml, topk, broker) -> None:
                            "k // 5, at least 1)")
     topk.add_argument("--rebalance", type=positive_int, default=None,
                       help=f"topk: rebalance every N bars (default: {DEFAULT_REBALANCE})")
-    broker.add_argument("--commission", type=fraction, default=_backtest_default("commission"),
+    broker.add_argument("--commission", type=fraction, default=default_of(run_backtest, "commission"),
                         help="fraction of each fill's value")
 
 

@@ -4,14 +4,11 @@ checks of flag values that need more than one flag."""
 from __future__ import annotations
 
 import argparse
-import inspect
-import json
 import os
 from pathlib import Path
 
-from skills._atomic import atomic_path
+from skills import pipeline
 from skills.cli.flags import (
-    DEFAULT_MODEL_PATH,
     NETWORK_FLAGS,
     add_config_flag,
     add_data_flags,
@@ -26,20 +23,20 @@ from skills.cli.flags import (
     add_training_flags,
     add_walk_forward_flags,
     date,
+    default_of,
     fraction,
     positive_float,
     positive_int,
     probability,
     warn_old_spellings,
 )
+from skills.data import prepare_walk_forward
 from skills.evaluation import BASELINES, walk_forward
 from skills.models import MODEL_NAMES
-from skills.strategy import DEFAULT_REBALANCE, TOPK_MIN_TICKERS
+from skills.strategy import run_backtest
+from skills.tuning import tune as tune_search
 
-__all__ = ["NETWORK_FLAGS", "TOPK_MIN_TICKERS", "UsageError", "build_parser", "parse_args", "ray_options"]
-
-#: `compare --models` without the flag: the four networks of the seed documents (the Qlib zoo by name).
-DEFAULT_COMPARE_MODELS = ("attention_lstm", "causal_attention_lstm", "lstm", "transformer")
+__all__ = ["NETWORK_FLAGS", "UsageError", "build_parser", "parse_args", "ray_options"]
 
 
 class UsageError(ValueError):
@@ -75,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_flags(train)
     g = train.add_argument_group("model")
     add_model_flag(g)
-    add_model_path(g, ".h5 or .keras file to write", default=str(DEFAULT_MODEL_PATH))
+    add_model_path(g, ".h5 or .keras file to write", default=str(pipeline.DEFAULT_MODEL_PATH))
     add_network_flags(g)
     g = train.add_argument_group("training")
     add_training_flags(g)
@@ -94,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     attention.add_argument("--start", type=date, default=None,
                            help="first window end to draw (default: the last --last windows up to --end)")
     attention.add_argument("--end", type=date, default=None, help="last window end to draw (default: the last bar)")
-    attention.add_argument("--last", type=positive_int, default=250, help="windows drawn when --start is not given")
+    attention.add_argument("--last", type=positive_int, default=pipeline.DEFAULT_LAST,
+                           help="windows drawn when --start is not given")
     attention.add_argument("--out", default="attention.png", help="image to write (.png, .pdf, .svg)")
 
     _add_compare_parser(sub)
@@ -125,8 +123,9 @@ def _add_backtest_parser(sub) -> None:
     broker.add_argument("--stake", type=probability, default=None,
                         help="ml: fraction of equity per position (default: 0.95 / number of tickers); topk: gross "
                              "fraction of equity invested (default: 0.95)")
-    broker.add_argument("--cash", type=positive_float, default=100_000.0, help="starting cash")
-    broker.add_argument("--slippage", type=fraction, default=0.0,
+    broker.add_argument("--cash", type=positive_float, default=float(default_of(run_backtest, "cash")),
+                        help="starting cash")
+    broker.add_argument("--slippage", type=fraction, default=default_of(run_backtest, "slippage"),
                         help="fraction of price, against the order")
     broker.add_argument("--start", type=date, default=None,
                         help="first date to trade (default: the start of the model's test split, so the "
@@ -141,18 +140,18 @@ def _add_compare_parser(sub) -> None:
     """``skills compare``: a walk-forward comparison of models beside baselines."""
     compare = sub.add_parser("compare", help="walk-forward comparison of models beside baselines: "
                              "classification, IC and backtest figures", formatter_class=_Help)
-    add_data_flags(compare, test_fraction=False)
+    add_data_flags(compare, prepare_walk_forward)
     g = compare.add_argument_group("models")
-    g.add_argument("--models", default=",".join(DEFAULT_COMPARE_MODELS),
+    g.add_argument("--models", default=",".join(pipeline.DEFAULT_COMPARE_MODELS),
                    help=f"comma-separated, from {', '.join(MODEL_NAMES)}")
-    baselines = inspect.signature(walk_forward).parameters["baselines"].default
-    g.add_argument("--baselines", default=",".join(baselines), help=f"comma-separated, from {', '.join(BASELINES)}")
+    g.add_argument("--baselines", default=",".join(default_of(walk_forward, "baselines")),
+                   help=f"comma-separated, from {', '.join(BASELINES)}")
     add_network_flags(g)
-    add_walk_forward_flags(compare.add_argument_group("walk-forward"))
+    add_walk_forward_flags(compare.add_argument_group("walk-forward"), pipeline.DEFAULT_SPLITS,
+                           default_of(prepare_walk_forward, "mode"))
     add_training_flags(compare.add_argument_group("training (each fold)"))
     g = compare.add_argument_group("backtest (each fold's test block)")
     add_strategy_flags(g, g, g, g)
-    compare.set_defaults(rebalance=DEFAULT_REBALANCE)
     add_ray_flags(compare.add_argument_group("scale-out on Ray (each fold x model is one task)"), serial=True)
     g = compare.add_argument_group("output")
     g.add_argument("--json", metavar="PATH", default=None, help="write every fold's figures and the summary as JSON")
@@ -162,14 +161,16 @@ def _add_compare_parser(sub) -> None:
 
 
 def _add_tune_parser(sub) -> None:
-    """``skills tune``: a hyperparameter search of one architecture on walk-forward validation splits."""
+    """``skills tune``: a hyperparameter search of one architecture on walk-forward validation splits; the
+    defaults of `skills.tuning.tune` where it has its own (trials, folds, epochs, windows and fractions)."""
     tune = sub.add_parser("tune", help="search hyperparameters (Optuna TPE, ASHA early stopping on Ray Tune) on "
                           "walk-forward validation splits, and refit the best", formatter_class=_Help)
     add_data_flags(tune)
     g = tune.add_argument_group("search")
     add_model_flag(g)
-    g.add_argument("--trials", type=positive_int, default=20, help="configurations to try")
-    add_walk_forward_flags(g)
+    g.add_argument("--trials", type=positive_int, default=default_of(tune_search, "trials"),
+                   help="configurations to try")
+    add_walk_forward_flags(g, default_of(tune_search, "folds"), default_of(tune_search, "mode"))
     g.add_argument("--metric", choices=("auto", "log_loss", "rank_ic"), default="auto",
                    help="objective: mean validation log loss (minimised) or mean daily rank IC (maximised); auto: "
                         "rank_ic with --label cross_section, else log_loss")
@@ -182,7 +183,8 @@ def _add_tune_parser(sub) -> None:
     add_ray_flags(tune.add_argument_group("Ray (each trial is one task)"), serial=False)
     g = tune.add_argument_group("training (fixed values of the options the space does not search)")
     add_training_flags(g)
-    tune.set_defaults(epochs=10)
+    tune.set_defaults(**{name: default_of(tune_search, name)
+                         for name in ("epochs", "sequence_length", "val_fraction", "test_fraction")})
     g.add_argument("--quiet", action="store_true", help="no progress lines, only the table")
 
 
@@ -263,25 +265,6 @@ def check_model_and_range(args) -> None:
         raise UsageError(f"--start {args.start.date()} is after --end {args.end.date()}")
 
 
-#: The backtest flags of each strategy only, with their unset values.
-STRATEGY_FLAGS = {"ml": {"--confidence-threshold": None, "--exit-threshold": None, "--allow-short": False,
-                         "--hold-bars": None},
-                  "topk": {"--k": None, "--n-drop": None, "--rebalance": None, "--long-short": False}}
-
-
-def check_strategy_flags(args) -> None:
-    """The backtest flags of one strategy are not given with the other; unset ones get their defaults.
-    ``args.strategy`` must be resolved (not None) before."""
-    for strategy, flags in STRATEGY_FLAGS.items():
-        if strategy == args.strategy:
-            continue
-        given = [flag for flag, unset in flags.items() if getattr(args, flag[2:].replace("-", "_")) != unset]
-        if given:
-            raise UsageError(f"{', '.join(given)} only with --strategy {strategy} (got --strategy {args.strategy})")
-    if args.strategy == "topk" and args.rebalance is None:
-        args.rebalance = DEFAULT_REBALANCE
-
-
 def check_output(flag: str, path, suffixes=None) -> None:
     if path is None:
         return
@@ -290,7 +273,3 @@ def check_output(flag: str, path, suffixes=None) -> None:
         wanted = " or ".join(suffixes) if suffixes else "a suffix such as .png"
         raise UsageError(f"{flag} must end in {wanted}, got {path}")
 
-
-def write_json(path: Path, payload: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, default=str))

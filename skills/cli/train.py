@@ -8,7 +8,7 @@ from skills.cli.loading import flag_errors, load_bars, resolve_features
 from skills.cli.parser import NETWORK_FLAGS
 from skills.models import model_params
 
-__all__ = ["data", "fit_options", "network_options", "new_model", "prepare_options", "train"]
+__all__ = ["data", "fit_options", "network_options", "prepare_options", "train"]
 
 
 def network_options(name: str, args) -> dict:
@@ -16,16 +16,6 @@ def network_options(name: str, args) -> dict:
     takes = model_params(name)
     return {param: getattr(args, param) for param in NETWORK_FLAGS
             if param in takes and getattr(args, param) is not None}
-
-
-def new_model(name: str, args):
-    """An unfitted ``name`` model from the network flags that architecture takes and the user set.
-
-    Raises:
-        UsageError: a hyperparameter value the architecture refuses.
-    """
-    with flag_errors():
-        return pipeline.new_model(name, args.sequence_length, **network_options(name, args))
 
 
 def prepare_options(args) -> dict:

@@ -40,7 +40,7 @@ def run(args) -> int:
         result = tune(args.model, bars, trials=args.trials, folds=args.n_splits, epochs=args.epochs, out=args.out,
                       space=overrides, metric=metric, mode=args.mode, val_fraction=args.val_fraction,
                       sequence_length=sequence_length, prepare=options, fit=fit, test_fraction=args.test_fraction,
-                      parallel=parallel, seed=args.seed if args.seed is not None else 0, quiet=args.quiet)
+                      parallel=parallel, quiet=args.quiet, **({} if args.seed is None else {"seed": args.seed}))
     except (TuningError, ConnectionError) as exc:  # ConnectionError: no Ray cluster at --address / RAY_ADDRESS
         raise UsageError(str(exc)) from None
     counts = result.trials["status"].value_counts().to_dict()

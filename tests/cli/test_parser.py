@@ -9,15 +9,25 @@ from pathlib import Path
 
 import pytest
 
+from skills import pipeline
 from skills.cli import build_parser, main
-from skills.cli.parser import UsageError, check_strategy_flags, parse_args, ray_options
-from skills.cli.train import fit_options, new_model
-from skills.data import BATCH_BY, CROSS_SECTION_MODES, LABEL_METHODS, SCALERS, default_data_path
+from skills.cli.parser import UsageError, parse_args, ray_options
+from skills.cli.train import fit_options, network_options
+from skills.data import (
+    BATCH_BY,
+    CROSS_SECTION_MODES,
+    LABEL_METHODS,
+    SCALERS,
+    default_data_path,
+    prepare_dataset,
+    prepare_walk_forward,
+)
 from skills.data.universe import BAD_FILE_POLICIES, BAD_ROW_POLICIES
 from skills.evaluation.parallel import RayOptions
 from skills.models import MODEL_NAMES, model_params
 from skills.strategy import DEFAULT_CONFIDENCE, DEFAULT_REBALANCE, run_backtest
 from skills.training import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
+from skills.tuning import tune
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +40,16 @@ def _choices(command: str) -> dict:
 def _flags(command: str) -> dict:
     """Flag -> its argparse action, of ``command``."""
     return dict(build_parser().commands[command]._option_string_actions)
+
+
+def new_model(name: str, args):
+    """The model the network flags of ``args`` make of architecture ``name`` (as ``train`` and ``compare`` do)."""
+    return pipeline.new_model(name, args.sequence_length, **network_options(name, args))
+
+
+def _defaults(function) -> dict:
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
 
 
 def test_choices_come_from_the_library():
@@ -66,6 +86,39 @@ def test_the_default_run_trains_the_default_attention_lstm():
     assert type(model).__name__ == "AttentionLSTMModel"
     assert model.get_params() == dict(sequence_length=30, lstm_units=128, attention_units=64, dropout_rate=0.3,
                                       bidirectional=True)
+
+
+# the parameter each flag sets, and the library call whose default the flag shows, per command
+LIBRARY_DEFAULTS = [
+    ("data", prepare_dataset, {}), ("train", prepare_dataset, {}), ("compare", prepare_walk_forward, {}),
+    ("train", pipeline.train, {"model": "model", "model_path": "model_path"}),
+    ("compare", pipeline.compare, {"models": "models", "n_splits": "n_splits"}),
+    ("attention", pipeline.attention, {"last": "last"}),
+    ("backtest", run_backtest, {"cash": "cash", "commission": "commission", "slippage": "slippage"}),
+    ("tune", tune, {"trials": "trials", "folds": "n_splits", "epochs": "epochs", "mode": "mode",
+                    "sequence_length": "sequence_length", "val_fraction": "val_fraction",
+                    "test_fraction": "test_fraction"}),
+]
+DATA_PARAMETERS = ("sequence_length", "horizon", "label", "scaler", "val_fraction", "test_fraction", "cross_section",
+                   "mode")
+
+
+@pytest.mark.parametrize("command, function, dests", LIBRARY_DEFAULTS)
+def test_flag_defaults_are_those_of_the_library_call(command, function, dests):
+    """A flag that sets a parameter of the command's library call defaults to that call's own default."""
+    defaults = _defaults(function)
+    dests = dests or {name: name for name in DATA_PARAMETERS if name in defaults}
+    argv = [command, "--model-path", "m.h5"] if command in ("backtest", "attention") else [command]
+    args = vars(parse_args(argv + (["--data-path", "a.csv"] if command == "attention" else []))[1])
+    given = {dest: args[dest] for dest in dests.values()}
+    expected = {dest: defaults[param] for param, dest in dests.items()}
+    for dest, value in expected.items():  # a sequence or a path is shown as text
+        if isinstance(value, tuple):
+            expected[dest] = ",".join(value)
+        elif isinstance(value, Path):
+            expected[dest] = str(value)
+    assert given and given == expected
+    assert command != "compare" or "test_fraction" not in args  # walk-forward folds have no test fraction
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -200,18 +253,14 @@ def test_ray_flags_that_cannot_work_are_one_line_and_exit_2(argv, message, data_
 def test_backtest_and_compare_declare_the_strategy_flags_once_with_the_librarys_defaults():
     backtest, compare = _flags("backtest"), _flags("compare")
     for flag in ("--strategy", "--confidence-threshold", "--k", "--n-drop", "--rebalance", "--commission"):
-        assert _same(backtest[flag], compare[flag]) or flag == "--rebalance", flag
+        assert _same(backtest[flag], compare[flag]), flag
     assert f"else {DEFAULT_CONFIDENCE})" in compare["--confidence-threshold"].help
     assert f"(default: {DEFAULT_REBALANCE})" in compare["--rebalance"].help
     assert compare["--commission"].default == inspect.signature(run_backtest).parameters["commission"].default
-    assert parse_args(["compare"])[1].rebalance == DEFAULT_REBALANCE
-    _, args = parse_args(["backtest", "--model-path", "m.h5", "--strategy", "topk"])
-    check_strategy_flags(args)
-    assert args.rebalance == DEFAULT_REBALANCE
-    _, args = parse_args(["backtest", "--model-path", "m.h5", "--strategy", "ml", "--rebalance",
-                          str(DEFAULT_REBALANCE)])
-    with pytest.raises(UsageError, match="--rebalance only with --strategy topk"):  # given, even at the default
-        check_strategy_flags(args)
+    # unset, the top-k options stay None: the library call resolves them (and refuses them with --strategy ml)
+    for command in ("compare", "backtest"):
+        args = parse_args([command, "--model-path", "m.h5"] if command == "backtest" else [command])[1]
+        assert (args.k, args.n_drop, args.rebalance) == (None, None, None)
 
 
 @pytest.mark.parametrize("command", ["data", "train", "backtest", "compare", "tune"])
@@ -220,15 +269,29 @@ def test_the_default_data_is_the_bundled_data_of_the_package(command):
     assert parse_args(argv)[1].data_path == str(default_data_path())
 
 
-def test_help_shows_the_defaults():
+HELP_FRAGMENTS = ("usage: skills train", "--epochs EPOCHS upper bound; early stopping ends sooner (default: 100)",
+                  "(default: 32)", "(default: 5)", "(default: attention_lstm)",
+                  "(default: attention_lstm 128, lstm 64)", "(default: models/attention_lstm.h5)",
+                  "(default: attention_lstm 0.3, lstm 0.2, transformer 0.1")  # then any newer architecture
+
+
+def test_help_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert info.value.code == 0
+    for fragment in HELP_FRAGMENTS:
+        assert fragment in text, fragment
+
+
+@pytest.mark.integration
+def test_the_training_script_is_the_train_command():
+    """``train_attention_lstm.py --help``, in a fresh process: the help of ``skills train``."""
     done = subprocess.run([sys.executable, str(ROOT / "train_attention_lstm.py"), "--help"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0
     text = " ".join(done.stdout.split())
-    for fragment in ("usage: skills train", "--epochs EPOCHS upper bound; early stopping ends sooner (default: 100)",
-                     "(default: 32)", "(default: 5)", "(default: attention_lstm)",
-                     "(default: attention_lstm 128, lstm 64)", "(default: models/attention_lstm.h5)",
-                     "(default: attention_lstm 0.3, lstm 0.2, transformer 0.1"):  # then any newer architecture
+    for fragment in HELP_FRAGMENTS:
         assert fragment in text, fragment
 
 
