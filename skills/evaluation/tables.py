@@ -208,3 +208,53 @@ def _cell(figure, scale, digits):
     if std is None:
         return f"{mean * scale:.{digits}f}"
     return f"{mean * scale:.{digits}f}±{std * scale:.{digits}f}"
+
+
+__all__ += ["format_metrics", "format_topk_metrics"]
+
+# (label, strategy key, buy-and-hold key or None, format)
+_BACKTEST_ROWS = (
+    ("total return", "total_return", "buy_and_hold_return", "{:+.2%}"),
+    ("annual return", "annual_return", "buy_and_hold_annual_return", "{:+.2%}"),
+    ("Sharpe (ann.)", "sharpe", "buy_and_hold_sharpe", "{:.3f}"),
+    ("max drawdown", "max_drawdown", "buy_and_hold_max_drawdown", "{:.2%}"),
+    ("trades", "n_trades", None, "{:d}"),
+    ("win rate", "win_rate", None, "{:.1%}"),
+    ("exposure", "exposure", None, "{:.1%}"),
+)
+# (label, strategy key, benchmark key or None, format)
+_TOPK_ROWS = (
+    ("total return", "total_return", "benchmark_return", "{:+.2%}"),
+    ("annual return", "annual_return", "benchmark_annual_return", "{:+.2%}"),
+    ("Sharpe (ann.)", "sharpe", "benchmark_sharpe", "{:.3f}"),
+    ("max drawdown", "max_drawdown", "benchmark_max_drawdown", "{:.2%}"),
+    ("excess return", "excess_annual_return", None, "{:+.2%}"),
+    ("info. ratio", "information_ratio", None, "{:.3f}"),
+    ("turnover", "turnover", None, "{:.1%}"),
+    ("rebalances", "n_rebalances", None, "{:d}"),
+    ("unfilled", "unfilled_orders", None, "{:d}"),
+)
+
+
+def _format_table(metrics, rows, heads, widths) -> str:
+    """``rows`` of (label, key, benchmark key or None, format) as fixed-width text ("n/a" where undefined)."""
+    def cell(key, fmt):
+        value = metrics.get(key) if key else None
+        return "-" if key is None else ("n/a" if value is None else fmt.format(value))
+
+    (left, right), (left_w, right_w) = heads, widths
+    lines = [f"{'metric':<15}{left:>{left_w}}{right:>{right_w}}"]
+    lines += [f"{label:<15}{cell(key, fmt):>{left_w}}{cell(other, fmt):>{right_w}}" for label, key, other, fmt in rows]
+    return "\n".join(lines)
+
+
+def format_metrics(metrics) -> str:
+    """A backtest's metrics (`skills.strategy.run_backtest`, ML strategy) beside buy-and-hold's, as a
+    fixed-width text table ("n/a" where a figure is undefined)."""
+    return _format_table(metrics, _BACKTEST_ROWS, ("strategy", "buy & hold"), (12, 12))
+
+
+def format_topk_metrics(metrics) -> str:
+    """A top-k backtest's metrics (`skills.strategy.run_backtest`, ``strategy="topk"``) beside the equal-weight
+    universe's, as a fixed-width text table ("n/a" where a figure is undefined)."""
+    return _format_table(metrics, _TOPK_ROWS, ("top-k", "equal weight"), (12, 14))
