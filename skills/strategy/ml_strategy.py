@@ -8,6 +8,7 @@ bar t's prices. A feed that already carries probabilities (`ProbabilityData`) is
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import backtrader as bt
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from skills.data.labels import CLASS_NAMES
+from skills.strategy.defaults import DEFAULT_CONFIDENCE
 
 __all__ = ["AUTO", "DEFAULT_THRESHOLD", "MLStrategy", "NeedsCerebro", "ProbabilityData", "PROBABILITY_LINES",
            "resolve_threshold"]
@@ -24,16 +26,18 @@ PROBABILITY_LINES = tuple(f"p_{name}" for name in CLASS_NAMES)
 DOWN, FLAT, UP = range(len(CLASS_NAMES))
 #: ``confidence_threshold`` value meaning "the thresholds chosen on the model's validation split".
 AUTO = "auto"
-#: The threshold of a model that has none stored, when no number is given.
-DEFAULT_THRESHOLD = 0.65
+#: The threshold of a model that has none stored, when no number is given (`DEFAULT_CONFIDENCE`).
+DEFAULT_THRESHOLD = DEFAULT_CONFIDENCE
 
 
 class ProbabilityData(bt.feeds.PandasDirectData):
     """A pandas feed of bars plus precomputed class probabilities (columns ``p_down p_flat p_up``).
 
     Columns are found by name (``open high low close volume`` and the probability columns; the index is the
-    date), and rows are read with ``itertuples``, several times faster than `bt.feeds.PandasData`'s per-cell
-    lookups. Rows whose probabilities are NaN (e.g. the indicator warm-up) place no orders.
+    date). Preloaded, each line is copied from its column in one step; a feed with filters, an input time zone
+    or a date range (``fromdate``/``todate``), and a feed that is not preloaded, read the rows one by one with
+    ``itertuples``, several times faster than `bt.feeds.PandasData`'s per-cell lookups. Rows whose
+    probabilities are NaN (e.g. the indicator warm-up) place no orders.
 
     Example:
         >>> frame = bars.join(model.predict_frame(bars).add_prefix("p_"))   # doctest: +SKIP
@@ -52,6 +56,25 @@ class ProbabilityData(bt.feeds.PandasDirectData):
                 setattr(self.p, name, columns.get(name, -1))
         super().start()
 
+    def preload(self):
+        """Every bar at once: each line's values are its column's, and the datetime line holds
+        ``date2num`` of each index entry, as the row-by-row ``load`` would store them."""
+        lines = [getattr(self.lines, name) for name in self.getlinealiases()]
+        if (self._filters or self._ffilters or self._tzinput or self._barstack or self._barstash
+                or self.fromdate != -math.inf or self.todate != math.inf or any(len(line.array) for line in lines)):
+            return super().preload()
+        frame = self.p.dataname
+        for name, line in zip(self.getlinealiases(), lines):
+            if name == "datetime":
+                values = [bt.date2num(moment) for moment in frame.index.to_pydatetime()]
+            else:
+                column = getattr(self.p, name)
+                values = (frame.iloc[:, column - 1].to_numpy(dtype=float) if column > 0
+                          else np.full(len(frame), np.nan))
+            line.array.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+        self._last()
+        self.home()
+
 
 def as_model(model):
     """``model`` itself, or the model loaded from it when it is a path to a model file."""
@@ -60,6 +83,12 @@ def as_model(model):
 
         return load_model(model)
     return model
+
+
+def _window_length(model) -> int:
+    """The number of bars in each window ``model`` reads: the fitted length (``sequence_length_``), else its
+    ``sequence_length`` param."""
+    return getattr(model, "sequence_length_", None) or model.sequence_length
 
 
 def _positive_threshold(name, value):
@@ -79,7 +108,7 @@ def resolve_threshold(model, value):
         model: a fitted model (or None); its ``metadata_["trading"]`` holds the thresholds chosen on its
             validation split, when it has them (`skills.models.saving.trading_record`).
         value: a number in (0, 1] (both sides use it, exactly); ``"auto"`` (the model's stored thresholds);
-            or None (``"auto"`` when the model has stored thresholds, else `DEFAULT_THRESHOLD`).
+            or None (``"auto"`` when the model has stored thresholds, else `DEFAULT_CONFIDENCE`).
 
     Returns:
         tuple ``(up, down, source)``: ``source`` is ``"val"`` (stored), ``"given"`` or ``"default"``.
@@ -91,7 +120,7 @@ def resolve_threshold(model, value):
     record = (getattr(model, "metadata_", None) or {}).get("trading")
     if value is None:
         if record is None:
-            return DEFAULT_THRESHOLD, DEFAULT_THRESHOLD, "default"
+            return DEFAULT_CONFIDENCE, DEFAULT_CONFIDENCE, "default"
         value = AUTO
     if isinstance(value, str) and value.strip().lower() == AUTO:
         if record is None:
@@ -139,7 +168,8 @@ class MLStrategy(bt.Strategy, metaclass=NeedsCerebro):
     A number as ``confidence_threshold`` is both the up and the down threshold. ``"auto"`` takes the two chosen
     on the model's validation split and stored in its file (`resolve_threshold`: the P(up) and P(down) that the
     top 20 % of validation windows reach, by default); None, the default, is ``"auto"`` for a model that has
-    them and 0.65 otherwise. ``entry``, ``exit`` and ``threshold_source`` record what was used.
+    them and `DEFAULT_CONFIDENCE` (0.65) otherwise. ``entry``, ``exit`` and ``threshold_source`` record what was
+    used.
     Orders are market orders filled at the next bar's open. Bars without probabilities (indicator warm-up plus
     sequence length) and bars before ``start`` place no orders. While a feed's order is pending, that feed waits.
     """
@@ -147,7 +177,8 @@ class MLStrategy(bt.Strategy, metaclass=NeedsCerebro):
     params = (
         ("model", None),                 # fitted SequenceClassifier or a path to its .h5/.keras file
         ("confidence_threshold", None),  # enter when P(up) (P(down) for shorts) >= this; "auto" = the model's
-                                         # validation-chosen thresholds; None = "auto" if stored, else 0.65
+                                         # validation-chosen thresholds; None = "auto" if stored, else
+                                         # DEFAULT_CONFIDENCE
         ("exit_threshold", None),        # leave a long when P(down) >= this (short: P(up)); None = same as entry
         ("allow_short", False),          # P(down) opens (or reverses into) a short instead of only exiting
         ("stake", None),                 # fraction of equity per position; None = 0.95 / number of feeds
@@ -172,15 +203,20 @@ class MLStrategy(bt.Strategy, metaclass=NeedsCerebro):
         self.start_date = None if self.p.start is None else pd.Timestamp(self.p.start).date()
         self.orders = {data: None for data in self.datas}   # the pending order of each feed
         self.entry_bar = {data: None for data in self.datas}
-        self.source = {}       # data -> "lines" (ProbabilityData), "preloaded" or "live"
+        self.source = {}       # data -> "preloaded" (all bars in memory), "lines" (a live ProbabilityData) or "live"
         self.proba = {}        # data -> float (n_bars, 3) array of a preloaded feed, NaN in the warm-up
+        self.finite = {}       # data -> list of bools: whether each bar of a preloaded feed has probabilities
         self.model_calls = 0   # model invocations: one per preloaded feed, one per bar per live feed
 
     # -- probabilities ------------------------------------------------------------------------------------
     def start(self):
         for data in self.datas:
             has_lines = all(hasattr(data.lines, name) for name in PROBABILITY_LINES)
-            if has_lines:
+            if has_lines and data.buflen() > 0:  # preloaded probability lines: read as one array
+                self.source[data] = "preloaded"
+                self.proba[data] = np.stack([np.asarray(getattr(data.lines, name).array, dtype=float)
+                                             for name in PROBABILITY_LINES], axis=1)
+            elif has_lines:
                 self.source[data] = "lines"
             elif self.model is None:
                 raise ValueError(f"MLStrategy: feed {data._name or '#0'} carries no probability lines and no "
@@ -190,6 +226,7 @@ class MLStrategy(bt.Strategy, metaclass=NeedsCerebro):
                 self.proba[data] = self._predict_all(data)
             else:
                 self.source[data] = "live"
+        self.finite = {data: np.isfinite(p).all(axis=1).tolist() for data, p in self.proba.items()}
 
     def _bars(self, data, size=None) -> pd.DataFrame:
         """The feed's bars (all of them, or the last ``size`` up to now) as an OHLCV frame."""
@@ -218,7 +255,7 @@ class MLStrategy(bt.Strategy, metaclass=NeedsCerebro):
         size = min(len(data), int(self.p.live_bars))
         try:
             windows, dates = feature_windows(self._bars(data, size=size), self.model.feature_names_,
-                                             self.model.sequence_length)
+                                             _window_length(self.model))
         except DataError:
             return None  # still in the warm-up
         if dates[-1] != bt.num2date(data.datetime[0]):
@@ -232,8 +269,9 @@ class MLStrategy(bt.Strategy, metaclass=NeedsCerebro):
         """(P(down), P(flat), P(up)) for ``data``'s current bar, or None where there is none yet."""
         source = self.source[data]
         if source == "preloaded":
-            p = self.proba[data][len(data) - 1]
-        elif source == "lines":
+            bar = len(data) - 1
+            return self.proba[data][bar] if self.finite[data][bar] else None
+        if source == "lines":
             p = np.array([getattr(data.lines, name)[0] for name in PROBABILITY_LINES])
         else:
             p = self._predict_live(data)

@@ -4,7 +4,7 @@
 The score of a ticker on a bar is P(up) - P(down). Probabilities come from `ProbabilityData` feeds or are computed
 once per ticker, before the first ``next()``, in one batched ``model.predict_frame`` call each (as `MLStrategy`
 does); ``next()`` only reads numbers. Orders are market orders: a ranking made at bar t's close fills at bar
-t+1's open.
+t+1's open. ``k``, ``n_drop`` and the rebalancing period default to `topk_defaults` and `DEFAULT_REBALANCE`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,10 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from skills.strategy.defaults import DEFAULT_REBALANCE, names_per_side, topk_defaults
 from skills.strategy.ml_strategy import DOWN, PROBABILITY_LINES, UP, MLStrategy, NeedsCerebro, as_model
 
 __all__ = ["EqualWeight", "TopKStrategy", "names_per_side", "topk_picks"]
-
-
-def names_per_side(n_tickers: int, long_short: bool) -> int:
-    """The most names one side can hold among ``n_tickers``: all of them, or half when long-short."""
-    return n_tickers // 2 if long_short else n_tickers
 
 
 def _kept(scores: dict, held: set, k: int, n_drop: int | None) -> list:
@@ -137,7 +133,7 @@ class TopKStrategy(_Rebalancing):
     has a score):
       - rank the tickers that have a score on that bar (a bar of their own on that date, finite probabilities);
       - held names still in the top k are kept; of the held names that left it (or have no score), the worst
-        ranked are sold, at most ``n_drop`` of them (None = all); the others stay;
+        ranked are sold, at most ``n_drop`` of them; the others stay;
       - the free slots (k minus the names kept) are filled with the best-ranked names not held;
       - with ``long_short``, the same on the short side with the bottom k; a name is never on both sides (a
         name still held short after the short side's dropout is not bought long);
@@ -147,13 +143,16 @@ class TopKStrategy(_Rebalancing):
         when long-short); a slot left empty stays in cash; names sold get 0. Orders are placed with
         ``order_target_percent`` at bar t's close (sizes in whole shares from that close) and fill at bar
         t+1's open, sells first.
+
+    ``k`` and ``n_drop`` default to `topk_defaults` (a tenth of the names a side can hold, and ``k // 5``, each at
+    least 1); the values used are ``self.k`` and ``self.n_drop``. ``rebalance`` defaults to `DEFAULT_REBALANCE`.
     """
 
     params = (
         ("model", None),        # fitted SequenceClassifier or a path to its file; None: feeds are ProbabilityData
-        ("k", None),            # names per side; None = a fifth of the tickers (at least 1)
-        ("n_drop", None),       # at most this many holdings replaced per rebalance (TopkDropout); None = no limit
-        ("rebalance", 1),       # rebalance every N bars
+        ("k", None),            # names per side; None = a tenth of the names a side can hold (topk_defaults)
+        ("n_drop", None),       # at most this many holdings replaced per rebalance; None = k // 5 (topk_defaults)
+        ("rebalance", DEFAULT_REBALANCE),  # rebalance every N bars
         ("long_short", False),  # False: long the top k; True: also short the bottom k
         ("stake", 0.95),        # gross fraction of equity invested
         ("start", None),        # no orders on bars before this date (earlier bars still feed the model)
@@ -161,17 +160,10 @@ class TopKStrategy(_Rebalancing):
 
     def __init__(self):
         super().__init__()
-        n = len(self.datas)
-        self.k = max(1, n // 5) if self.p.k is None else self.p.k
-        most = names_per_side(n, self.p.long_short)
-        if isinstance(self.k, bool) or int(self.k) != self.k or not 1 <= self.k <= most:
-            side = "half the" if self.p.long_short else "the"
-            raise ValueError(f"TopKStrategy: k must be a whole number from 1 to {side} {n} tickers, "
-                             f"got {self.p.k!r}")
-        self.k = int(self.k)
-        if self.p.n_drop is not None and (isinstance(self.p.n_drop, bool) or int(self.p.n_drop) != self.p.n_drop
-                                          or self.p.n_drop < 0):
-            raise ValueError(f"TopKStrategy: n_drop must be a whole number >= 0 or None, got {self.p.n_drop!r}")
+        try:
+            self.k, self.n_drop = topk_defaults(len(self.datas), self.p.k, self.p.n_drop, self.p.long_short)
+        except ValueError as error:
+            raise ValueError(f"TopKStrategy: {error}") from None
         if not 0 < float(self.p.stake) <= 1:
             raise ValueError(f"TopKStrategy: stake must be a fraction of equity in (0, 1], got {self.p.stake!r}")
         self.model = as_model(self.p.model)
@@ -219,7 +211,7 @@ class TopKStrategy(_Rebalancing):
         tradable = {self.names[d] for d in datas}
         longs = {self.names[d] for d in self.datas if self.getposition(d).size > 0}
         shorts = {self.names[d] for d in self.datas if self.getposition(d).size < 0}
-        n_drop = self.p.n_drop
+        n_drop = self.n_drop
         # a held name without a bar today keeps its position and its slot until it can be traded
         k_long, k_short = self.k - len(longs - tradable), self.k - len(shorts - tradable)
         down = {name: -s for name, s in scores.items()}
@@ -246,7 +238,7 @@ class EqualWeight(_Rebalancing):
     """
 
     params = (
-        ("rebalance", 1),   # rebalance every N bars
+        ("rebalance", DEFAULT_REBALANCE),   # rebalance every N bars
         ("stake", 0.95),    # gross fraction of equity invested
         ("start", None),    # no orders on bars before this date
     )

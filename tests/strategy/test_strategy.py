@@ -105,6 +105,32 @@ def test_a_feed_without_probabilities_needs_a_model(bars):
         _run({"AAPL": bars})
 
 
+def _preloaded(frame, **params):
+    """Every line of a ProbabilityData feed of ``frame`` after backtrader preloads it, as arrays."""
+    cerebro = bt.Cerebro(stdstats=False)
+    feed = ProbabilityData(dataname=frame, **params)
+    cerebro.adddata(feed)
+    feed._start()   # what Cerebro.run does before preloading
+    feed.preload()
+    assert len(feed) == 0 and feed.buflen() == len(frame)   # rewound to the first bar, as after a row-by-row load
+    return {name: np.asarray(getattr(feed.lines, name).array) for name in feed.getlinealiases()}
+
+
+def test_a_preloaded_feed_holds_what_the_row_by_row_load_holds(bars):
+    """Preloading copies whole columns; a ``fromdate`` before the first bar sends the feed down backtrader's
+    row-by-row path (`load`), which must give the same lines, NaN probabilities and a missing column included."""
+    frame = _planted(bars, 50)
+    frame.iloc[:30, frame.columns.get_indexer(["p_up"])] = np.nan
+    frame = frame.drop(columns="volume")
+    fast = _preloaded(frame)
+    slow = _preloaded(frame, fromdate=pd.Timestamp("1990-01-01").to_pydatetime())
+    assert set(fast) == set(slow) >= {"datetime", "close", "volume", *PROBABILITY_LINES}
+    for name in fast:
+        np.testing.assert_array_equal(fast[name], slow[name], err_msg=name)
+    assert np.isnan(fast["volume"]).all() and np.isnan(fast["p_up"][:30]).all()
+    assert [bt.num2date(x) for x in fast["datetime"][:3]] == list(bars.index[:3].to_pydatetime())
+
+
 # -- the model route -----------------------------------------------------------------------------------------
 class _CountingStrategy(MLStrategy):
     """Records every model call and whether it happened inside next()."""
@@ -167,18 +193,92 @@ def _threshold(model, bars, q=0.6):
     return float(np.quantile(model.predict_frame(bars)["up"], q))
 
 
-def test_future_bars_do_not_move_earlier_orders(model, bars):
+def _recorded(strategy):
+    """``strategy`` recording what it decided on each bar: the probabilities it read for each ticker
+    (``seen``), and each order with the bar it was decided on and the bar backtrader created it on
+    (``ordered``)."""
+    class Recorded(strategy):
+        def start(self):
+            self.seen, self.ordered = [], []
+            super().start()
+
+        def probabilities(self, data):
+            p = super().probabilities(data)
+            self.seen.append((data.datetime.date(0), data._name, None if p is None else np.asarray(p, dtype=float)))
+            return p
+
+        def order_target_percent(self, data=None, target=0.0, **kwargs):
+            order = super().order_target_percent(data=data, target=target, **kwargs)
+            self.ordered.append((self.datetime.date(0), data._name, target, bt.num2date(order.created.dt).date()))
+            return order
+
+    return Recorded
+
+
+class _PeekingStrategy(MLStrategy):
+    """Trades bar t on bar t+1's probabilities: the one-bar look-ahead the checks below must catch."""
+
+    def probabilities(self, data):
+        bar = len(data)   # the next bar's row
+        return self.proba[data][bar] if bar < len(self.proba[data]) and self.finite[data][bar] else None
+
+
+def _agree_up_to(a, b, day) -> bool:
+    """Whether two recorded runs decided the same on every bar up to ``day``: the same probabilities read
+    (to 1e-6: a batch of another size may round differently) and the same orders."""
+    def upto(rows):
+        return [row for row in rows if row[0] <= day.date()]
+
+    seen_a, seen_b = upto(a.seen), upto(b.seen)
+    same_seen = len(seen_a) == len(seen_b) and all(
+        x[:2] == y[:2] and (x[2] is None) == (y[2] is None) and (x[2] is None or np.allclose(x[2], y[2], atol=1e-6))
+        for x, y in zip(seen_a, seen_b))
+    return same_seen and upto(a.ordered) == upto(b.ordered)
+
+
+def _runs_around(model, bars, strategy, cut=250):
+    """Recorded runs of ``strategy`` on the bars up to ``cut``, on all of them, and on all of them with every bar
+    after ``cut`` changed (prices x1.7, volume x0.1)."""
     threshold = _threshold(model, bars)
-    cut = bars.index[250]
+    changed = bars.copy()
+    later = changed.index > bars.index[cut]
+    changed.loc[later, ["open", "high", "low", "close"]] *= 1.7
+    changed.loc[later, "volume"] *= 0.1
+    return [_run({"AAPL": frame}, strategy=_recorded(strategy), model=model, confidence_threshold=threshold)[0]
+            for frame in (bars.iloc[:cut + 1], bars, changed)]
+
+
+def test_later_bars_change_no_decision_made_before_them(model, bars):
+    day = bars.index[250]
+    short, full, moved = _runs_around(model, bars, MLStrategy)
+    assert len(short.ordered) >= 2
+    assert all(decided == created for decided, _, _, created in full.ordered)   # decided and ordered on one bar
+    assert _agree_up_to(short, full, day) and _agree_up_to(full, moved, day)
+    assert not _agree_up_to(full, moved, bars.index[-1])   # the change did move the later decisions
+
+
+def test_the_look_ahead_check_catches_a_strategy_that_peeks_one_bar_ahead(model, bars):
+    _, full, moved = _runs_around(model, bars, _PeekingStrategy)
+    assert _agree_up_to(full, moved, bars.index[249])   # the bars it peeks at are unchanged up to the cut
+    assert not _agree_up_to(full, moved, bars.index[250])
+
+
+def test_future_bars_do_not_move_the_fills_of_earlier_decisions(model, bars):
+    """run_backtest's fills up to the bar after the cut: those of the decisions made up to the cut."""
+    threshold = _threshold(model, bars)
+    cut, filled = bars.index[250], bars.index[251]
     base = run_backtest(model, bars.iloc[:251], confidence_threshold=threshold).orders
     assert len(base) >= 2
-    longer = run_backtest(model, bars, confidence_threshold=threshold).orders
     changed = bars.copy()
     changed.loc[changed.index > cut, ["open", "high", "low", "close"]] *= 1.7
     changed.loc[changed.index > cut, "volume"] *= 0.1
     moved = run_backtest(model, changed, confidence_threshold=threshold).orders
+    longer = run_backtest(model, bars, confidence_threshold=threshold).orders
     for other in (longer, moved):
-        pd.testing.assert_frame_equal(other[other.date <= cut].reset_index(drop=True), base)
+        pd.testing.assert_frame_equal(other[other.date < filled].reset_index(drop=True), base)
+    # a decision on the cut bar fills at the next bar's open: the same order, at that bar's (changed) price
+    assert (longer[longer.date == filled][["ticker", "side", "size"]].reset_index(drop=True)
+            .equals(moved[moved.date == filled][["ticker", "side", "size"]].reset_index(drop=True)))
 
 
 def test_two_feeds_trade_independently(model, bars, data_dir):

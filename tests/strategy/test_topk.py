@@ -6,14 +6,24 @@ TopkDropout rules, its fills against the next bar's open, and its equity against
 computation of the same portfolio.
 """
 
+import copy
 import math
 
+import backtrader as bt
 import numpy as np
 import pandas as pd
 import pytest
 
 from skills.data import DataError, load_ohlcv
-from skills.strategy import PROBABILITY_LINES, run_backtest
+from skills.strategy import (
+    DEFAULT_REBALANCE,
+    PROBABILITY_LINES,
+    TOPK_MIN_TICKERS,
+    ProbabilityData,
+    TopKStrategy,
+    run_backtest,
+    topk_defaults,
+)
 
 TICKERS = ("AAPL", "GOOG", "NVDA", "ORCL")
 CASH, COMMISSION, STAKE = 100_000.0, 0.001, 0.95
@@ -68,7 +78,7 @@ def _next_day(dates, day):
     return dates[dates.get_loc(pd.Timestamp(day)) + 1]
 
 
-@pytest.mark.parametrize("n_drop", [None, 1])
+@pytest.mark.parametrize("n_drop", [2, 1])   # 2 = k: every held name that left the top k may go
 def test_holdings_after_each_rebalance_follow_the_topk_dropout_rules(bars, n_drop):
     frames, k = _plant(bars), 2
     result = run_backtest(None, frames, strategy="topk", k=k, n_drop=n_drop, rebalance=3, commission=COMMISSION)
@@ -83,7 +93,7 @@ def test_holdings_after_each_rebalance_follow_the_topk_dropout_rules(bars, n_dro
         assert now == set(r["long"]) and len(now) == k
         ranked = scores.loc[day].sort_values(ascending=False).index
         top = set(ranked[:k])
-        if n_drop is None:
+        if n_drop >= k:
             assert now == top
         else:
             assert before & top <= now                       # held names still in the top k are kept
@@ -106,7 +116,7 @@ def test_orders_fill_at_the_next_bars_open_only_after_rebalances(bars):
         assert row.price == pytest.approx(bars[row.ticker].loc[row.date, "open"], rel=1e-12)
 
 
-@pytest.mark.parametrize("n_drop", [None, 1])
+@pytest.mark.parametrize("n_drop", [2, 1])
 def test_long_short_holds_k_long_and_k_short_from_the_two_ends_of_the_ranking(bars, n_drop):
     frames, k = _plant(bars, seed=1), 2
     result = run_backtest(None, frames, strategy="topk", k=k, long_short=True, n_drop=n_drop, rebalance=4)
@@ -119,13 +129,13 @@ def test_long_short_holds_k_long_and_k_short_from_the_two_ends_of_the_ranking(ba
         longs, shorts = set(after[after > 0].index), set(after[after < 0].index)
         assert longs == set(r["long"]) and shorts == set(r["short"]) and len(longs) == len(shorts) == k
         ranked = scores.loc[day].sort_values(ascending=False).index
-        if n_drop is None:
+        if n_drop >= k:
             assert longs == set(ranked[:k]) and shorts == set(ranked[-k:])
         else:
             assert len(before_long - longs) <= n_drop and len(before_short - shorts) <= n_drop
             limited += longs != set(ranked[:k]) or shorts != set(ranked[-k:])
         before_long, before_short = longs, shorts
-    assert n_drop is None or limited > 0   # the limit did bind
+    assert n_drop >= k or limited > 0   # the limit did bind
 
 
 def _pandas_portfolio(bars, weights_on, rebalance, commission=COMMISSION, cash=CASH):
@@ -203,27 +213,99 @@ def test_metrics_are_qlibs_figures_computed_from_the_two_curves(bars):
     assert m["n_rebalances"] == len(result.strategy.rebalances) and m["model_calls"] == 0
 
 
-def test_changing_bars_after_d_leaves_every_order_before_d_unchanged(bars):
-    frames = _plant(bars, seed=3)
-    day = next(iter(bars.values())).index[150]
+def _recorded(strategy):
+    """``strategy`` recording what it decided on each rebalance: the score it read for each ticker (``seen``), and
+    each order with the bar it was decided on and the bar backtrader created it on (``ordered``)."""
+    class Recorded(strategy):
+        def start(self):
+            self.seen, self.ordered = [], []
+            super().start()
+
+        def score(self, data):
+            value = super().score(data)
+            self.seen.append((self.now(), self.names[data], value if np.isfinite(value) else None))
+            return value
+
+        def order_target_percent(self, data=None, target=0.0, **kwargs):
+            order = super().order_target_percent(data=data, target=target, **kwargs)
+            created = None if order is None else bt.num2date(order.created.dt).date()
+            self.ordered.append((self.now(), self.names[data], target, created))
+            return order
+
+    return Recorded
+
+
+class _PeekingTopK(TopKStrategy):
+    """Ranks bar t on bar t+1's scores: the one-bar look-ahead the check below must catch."""
+
+    def score(self, data):
+        bar = len(data)   # the next bar's score
+        return float(self.scores[data][bar]) if bar < len(self.scores[data]) else float("nan")
+
+
+def _decisions(strategy, frames, **params):
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.broker.setcash(CASH)
+    cerebro.broker.setcommission(commission=COMMISSION)
+    for ticker, frame in frames.items():
+        cerebro.adddata(ProbabilityData(dataname=frame, name=ticker))
+    cerebro.addstrategy(_recorded(strategy), **params)
+    return cerebro.run()[0]
+
+
+def _agree_up_to(a, b, day) -> bool:
+    """Whether two recorded runs read the same scores and placed the same orders on every bar up to ``day``."""
+    def upto(rows):
+        return [row for row in rows if row[0] <= day.date()]
+
+    return upto(a.seen) == upto(b.seen) and upto(a.ordered) == upto(b.ordered)
+
+
+def _changed_after(frames, day, seed=9):
+    """The frames with every bar after ``day`` changed: prices x1.7 and new random scores."""
+    rng = np.random.default_rng(seed)
     changed = {}
-    rng = np.random.default_rng(9)
     for ticker, frame in frames.items():
         frame = frame.copy()
-        later = frame.index >= day
+        later = frame.index > day
         frame.loc[later, ["open", "high", "low", "close"]] *= 1.7
         s = rng.uniform(-1, 1, later.sum())
         frame.loc[later, list(PROBABILITY_LINES)] = np.column_stack([0.4 * (1 - s), np.full(len(s), 0.2),
                                                                      0.4 * (1 + s)])
         changed[ticker] = frame
-    a = run_backtest(None, frames, strategy="topk", k=2, n_drop=1, rebalance=2, long_short=True)
-    b = run_backtest(None, changed, strategy="topk", k=2, n_drop=1, rebalance=2, long_short=True)
-    before_a, before_b = a.orders[a.orders["date"] < day], b.orders[b.orders["date"] < day]
+    return changed
+
+
+@pytest.mark.parametrize("strategy", [TopKStrategy, _PeekingTopK])
+def test_bars_after_d_change_no_decision_made_up_to_d(bars, strategy):
+    """Every rebalance decided up to day d reads the same scores and orders the same, whatever comes after d; the
+    same check fails for a strategy that ranks on the next bar's scores."""
+    frames = _plant(bars, seed=3)
+    dates = next(iter(bars.values())).index
+    day = dates[150]
+    params = dict(k=2, n_drop=1, rebalance=1, long_short=True)
+    a = _decisions(strategy, frames, **params)
+    b = _decisions(strategy, _changed_after(frames, day), **params)
+    assert len([row for row in a.ordered if row[0] <= day.date()]) > 100
+    assert all(decided == created for decided, _, _, created in a.ordered if created is not None)
+    assert not _agree_up_to(a, b, dates[-1])   # the change did move later decisions
+    assert _agree_up_to(a, b, dates[149])      # nothing before the cut differs, even for the peeking one
+    assert _agree_up_to(a, b, day) == (strategy is TopKStrategy)
+
+
+def test_changing_bars_after_d_leaves_every_fill_of_a_decision_up_to_d_unchanged(bars):
+    frames = _plant(bars, seed=3)
+    dates = next(iter(bars.values())).index
+    day, filled = dates[150], dates[151]
+    params = dict(strategy="topk", k=2, n_drop=1, rebalance=2, long_short=True)
+    a = run_backtest(None, frames, **params)
+    b = run_backtest(None, _changed_after(frames, day), **params)
+    before_a, before_b = a.orders[a.orders["date"] < filled], b.orders[b.orders["date"] < filled]
     assert len(before_a) > 20
     pd.testing.assert_frame_equal(before_a.reset_index(drop=True), before_b.reset_index(drop=True))
-    pd.testing.assert_series_equal(a.equity[a.equity.index < day], b.equity[b.equity.index < day])
-    assert not a.orders[a.orders["date"] > day].reset_index(drop=True).equals(
-        b.orders[b.orders["date"] > day].reset_index(drop=True))
+    pd.testing.assert_series_equal(a.equity[a.equity.index <= day], b.equity[b.equity.index <= day])
+    assert not a.orders[a.orders["date"] > filled].reset_index(drop=True).equals(
+        b.orders[b.orders["date"] > filled].reset_index(drop=True))
 
 
 @pytest.mark.parametrize("params, error, text", [
@@ -238,6 +320,34 @@ def test_bad_params_are_named(bars, params, error, text):
     params = {"strategy": "topk", **params}
     with pytest.raises(error, match=text):
         run_backtest(None, _plant(bars), **params)
+
+
+def test_k_n_drop_and_rebalance_default_to_the_shared_rule(bars):
+    result = run_backtest(None, _plant(bars), strategy="topk")
+    dates = next(iter(bars.values())).index
+    assert (result.strategy.k, result.strategy.n_drop) == topk_defaults(len(TICKERS)) == (1, 1)
+    assert (result.metrics["k"], result.metrics["n_drop"]) == (1, 1)
+    assert [pd.Timestamp(r["date"]) for r in result.strategy.rebalances] == list(dates[::DEFAULT_REBALANCE])
+    assert result.buy_and_hold.name == "equal_weight" and result.metrics["n_rebalances"] > 40
+
+
+def test_auto_trades_top_k_for_ten_tickers_or_cross_sectional_labels_else_ml(bars, tiny_lstm):
+    """Ten names (the four real tickers, and six more planted with other scores on the same bars) are a top-k
+    universe; nine are traded by the ML strategy, unless the model's labels ranked the tickers."""
+    frames = _plant(bars)
+    frames.update({f"{t}{i}": f for i in (1, 2) for t, f in _plant(bars, seed=10 + i).items()})
+    ten = dict(list(frames.items())[:TOPK_MIN_TICKERS])
+    nine = dict(list(frames.items())[:TOPK_MIN_TICKERS - 1])
+    assert "excess_annual_return" in run_backtest(None, ten).metrics
+    assert "buy_and_hold_return" in run_backtest(None, nine).metrics
+    assert "buy_and_hold_return" in run_backtest(None, ten, strategy="ml").metrics
+    assert tiny_lstm.metadata_["label_rule"]["method"] != "cross_section"
+    assert "buy_and_hold_return" in run_backtest(tiny_lstm, bars).metrics
+    ranked = copy.copy(tiny_lstm)   # the same network, whose stored label rule ranked the tickers
+    ranked.metadata_ = {**tiny_lstm.metadata_, "label_rule": {**tiny_lstm.metadata_["label_rule"],
+                                                              "method": "cross_section"}}
+    result = run_backtest(ranked, bars)
+    assert "excess_annual_return" in result.metrics and result.metrics["model_calls"] == len(TICKERS)
 
 
 def test_no_model_and_no_probabilities_is_a_data_error(bars):
@@ -270,10 +380,6 @@ def test_a_held_ticker_whose_bars_end_keeps_its_position_and_slot_and_is_listed(
 
 
 def test_cerebro_with_a_model_predicts_once_per_ticker_like_run_backtest(bars, tiny_lstm):
-    import backtrader as bt
-
-    from skills.strategy import TopKStrategy
-
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.broker.setcash(CASH)
     cerebro.broker.setcommission(commission=COMMISSION)
@@ -298,7 +404,7 @@ def test_orders_the_broker_refuses_are_counted_and_logged(bars, caplog):
     unfilled = result.strategy.unfilled
     assert result.metrics["unfilled_orders"] == len(unfilled) > 0 and {s for _, _, s in unfilled} == {"Margin"}
     assert f"{len(unfilled)} top-k order(s) did not fill" in caplog.text
-    assert run_backtest(None, _plant(bars), strategy="topk", k=1).metrics["unfilled_orders"] == 0
+    assert run_backtest(None, _plant(bars), strategy="topk", k=1, rebalance=1).metrics["unfilled_orders"] == 0
 
 
 def test_a_ticker_with_no_bar_in_the_period_is_left_out_and_listed(bars, caplog):
@@ -316,7 +422,5 @@ def test_a_ticker_with_no_bar_in_the_period_is_left_out_and_listed(bars, caplog)
 
 
 def test_creating_the_strategy_outside_a_cerebro_is_one_clear_error():
-    from skills.strategy import TopKStrategy
-
     with pytest.raises(TypeError, match=r"inside a backtrader Cerebro.*cerebro\.addstrategy\(TopKStrategy"):
         TopKStrategy(model=None, k=2)
