@@ -42,7 +42,7 @@ def test_topk_prints_the_table_beside_the_equal_weight_universe_and_writes_json(
     m = written["metrics"]
     assert m["start"] == test_start and m["model_calls"] == len(TICKERS) and m["n_rebalances"] >= 1
     assert {"excess_annual_return", "information_ratio", "turnover", "benchmark_return"} <= set(m)
-    assert all(order["date"] > test_start for order in written["orders"])
+    assert written["orders"] and all(order["date"] > test_start for order in written["orders"])
     assert {order["ticker"] for order in written["orders"]} <= set(TICKERS)
     assert out_png.read_bytes()[:4] == b"\x89PNG"
 
@@ -55,6 +55,7 @@ def test_long_short_opens_one_long_and_one_short(universe, tmp_path, capsys):
     assert code == 0
     assert "top 1 long-short" in capsys.readouterr().out
     orders = json.loads(out_json.read_text())["orders"]
+    assert orders
     first_day = [order for order in orders if order["date"] == orders[0]["date"]]
     assert sorted(order["side"] for order in first_day) == ["buy", "sell"]   # one long, one short, from flat
 
