@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skills.cli.loading import load_bars
+from skills.cli.loading import flag_errors, load_bars
 from skills.cli.parser import UsageError, check_data_path, ray_options
 from skills.cli.train import fit_options, prepare_options
+from skills.pipeline import check_fractions
 from skills.tuning import TuningError, load_space, search_space, tune
 
 
@@ -21,9 +22,8 @@ def _metric(args) -> str:
 def run(args) -> int:
     """Search, print the table of trials, write the results into ``--out``; 1 when no trial finished."""
     check_data_path(args.data_path)
-    if args.val_fraction + args.test_fraction >= 0.9:
-        raise UsageError(f"--val-fraction + --test-fraction must leave room for training, got "
-                         f"{args.val_fraction} + {args.test_fraction}")
+    with flag_errors():
+        check_fractions(args.val_fraction, args.test_fraction)
     parallel = ray_options(args, serial=False)
     overrides = load_space(args.space) if args.space else None
     search_space(args.model, overrides, where=f"--space {args.space}")  # a bad entry fails before Ray starts

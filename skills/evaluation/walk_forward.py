@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 #: Backtest figures averaged over tickers (`backtest_metrics`) and reported by `walk_forward`.
 BACKTEST_KEYS = ("sharpe", "total_return", "buy_and_hold_return", "max_drawdown", "n_trades")
-#: The per-ticker figures again at the seed's fixed threshold 0.65 (`DEFAULT_THRESHOLD`), beside those at the
+#: The per-ticker figures again at the seed's fixed threshold 0.65 (`DEFAULT_CONFIDENCE`), beside those at the
 #: threshold each model chose on its validation split (the default, ``confidence_threshold=None``).
 FIXED_KEYS = ("sharpe_at_fixed", "n_trades_at_fixed")
 #: The figures `walk_forward` summarises over folds (mean ± std), in table order.
@@ -140,14 +140,14 @@ def _score(predictor, fold, bars, backtest_options, topk_options=None):
         return {**metrics, **figures, "backtest": {**result.metrics,
                                                   "seconds": round(time.perf_counter() - started, 1)}}
     first, last = fold.bounds.test
-    from skills.strategy.ml_strategy import DEFAULT_THRESHOLD, resolve_threshold  # backtrader: only for backtests
+    from skills.strategy import DEFAULT_CONFIDENCE, resolve_threshold  # backtrader: only for backtests
 
     tickers = sorted(set(test.tickers.tolist()))
     trading = backtest_metrics(predictor, bars, first, last, tickers, **backtest_options)
     *_, source = resolve_threshold(predictor, backtest_options.get("confidence_threshold"))
     if source == "val":  # the validation-chosen threshold: trade the fixed one as well
         fixed = backtest_metrics(predictor, bars, first, last, tickers,
-                                 **{**backtest_options, "confidence_threshold": DEFAULT_THRESHOLD})
+                                 **{**backtest_options, "confidence_threshold": DEFAULT_CONFIDENCE})
     else:  # a given number, or 0.65 by default (a baseline): the same run
         fixed = trading
     metrics.update(sharpe_at_fixed=fixed["sharpe"], n_trades_at_fixed=fixed["n_trades"])

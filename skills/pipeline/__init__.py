@@ -20,9 +20,17 @@ from skills.pipeline.attention import DEFAULT_LAST, AttentionResult, attention
 from skills.pipeline.backtest import BacktestRun, backtest, topk_rule
 from skills.pipeline.compare import DEFAULT_COMPARE_MODELS, DEFAULT_SPLITS, CompareResult, compare
 from skills.pipeline.loading import UNIVERSE_DEFAULTS, OptionError, is_universe, load_bars, new_model
-from skills.pipeline.train import DEFAULT_MODEL, DEFAULT_MODEL_PATH, TrainResult, check_model_path, prepare, train
+from skills.pipeline.train import (
+    DEFAULT_MODEL,
+    DEFAULT_MODEL_PATH,
+    TrainResult,
+    check_fractions,
+    check_model_path,
+    prepare,
+    train,
+)
 
 __all__ = ["AttentionResult", "BacktestRun", "CompareResult", "DEFAULT_COMPARE_MODELS", "DEFAULT_LAST",
            "DEFAULT_MODEL", "DEFAULT_MODEL_PATH", "DEFAULT_SPLITS", "OptionError", "TrainResult", "UNIVERSE_DEFAULTS",
-           "attention", "backtest", "check_model_path", "compare", "is_universe", "load_bars", "new_model", "prepare",
-           "topk_rule", "train"]
+           "attention", "backtest", "check_fractions", "check_model_path", "compare", "is_universe", "load_bars",
+           "new_model", "prepare", "topk_rule", "train"]

@@ -16,9 +16,8 @@ from skills.evaluation.tables import format_metrics, format_topk_metrics
 from skills.models import load_model
 from skills.pipeline.loading import OptionError, load_bars, write_json
 from skills.plots import plot_equity_curve, save_figure
-from skills.strategy import DEFAULT_REBALANCE, default_strategy, run_backtest, topk_defaults
+from skills.strategy import DEFAULT_REBALANCE, default_strategy, names_per_side, run_backtest, topk_defaults
 from skills.strategy.backtest import BacktestResult, out_of_sample_start
-from skills.strategy.topk import names_per_side
 
 __all__ = ["BacktestRun", "backtest", "check_range", "source_of", "topk_rule"]
 

@@ -61,6 +61,17 @@ def _sequence_length(data_options: dict, prepare_function=prepare_dataset) -> in
     return data_options.get("sequence_length", default)
 
 
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """The validation and test shares of the dates leave at least a tenth of them for training.
+
+    Raises:
+        OptionError: naming both fractions.
+    """
+    if val_fraction + test_fraction >= 0.9:
+        raise OptionError(f"{{val_fraction}} + {{test_fraction}} must leave room for training, got {val_fraction} + "
+                          f"{test_fraction}", "val_fraction", "test_fraction")
+
+
 def prepare(data=None, *, on_bad_rows=None, on_bad_files=None, **options) -> PreparedData:
     """The windows `prepare_dataset` makes of ``data`` (a path as `load_bars` reads it, or bars), with the
     fractions checked to leave room for training (``python -m skills data``).
@@ -71,10 +82,7 @@ def prepare(data=None, *, on_bad_rows=None, on_bad_files=None, **options) -> Pre
         DataError: bad or too short data.
     """
     defaults = inspect.signature(prepare_dataset).parameters
-    val, test = (options.get(name, defaults[name].default) for name in ("val_fraction", "test_fraction"))
-    if val + test >= 0.9:
-        raise OptionError(f"{{val_fraction}} + {{test_fraction}} must leave room for training, got {val} + {test}",
-                          "val_fraction", "test_fraction")
+    check_fractions(*(options.get(name, defaults[name].default) for name in ("val_fraction", "test_fraction")))
     bars = load_bars(data, on_bad_rows, on_bad_files)
     try:
         return prepare_dataset(bars, **options)

@@ -18,7 +18,7 @@ import pandas as pd
 from skills.data.labels import CLASS_NAMES
 from skills.strategy.defaults import DEFAULT_CONFIDENCE
 
-__all__ = ["AUTO", "DEFAULT_THRESHOLD", "MLStrategy", "NeedsCerebro", "ProbabilityData", "PROBABILITY_LINES",
+__all__ = ["AUTO", "MLStrategy", "NeedsCerebro", "ProbabilityData", "PROBABILITY_LINES",
            "resolve_threshold"]
 
 #: The extra feed lines that carry class probabilities, in ``CLASS_NAMES`` order.
@@ -26,8 +26,6 @@ PROBABILITY_LINES = tuple(f"p_{name}" for name in CLASS_NAMES)
 DOWN, FLAT, UP = range(len(CLASS_NAMES))
 #: ``confidence_threshold`` value meaning "the thresholds chosen on the model's validation split".
 AUTO = "auto"
-#: The threshold of a model that has none stored, when no number is given (`DEFAULT_CONFIDENCE`).
-DEFAULT_THRESHOLD = DEFAULT_CONFIDENCE
 
 
 class ProbabilityData(bt.feeds.PandasDirectData):
