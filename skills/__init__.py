@@ -36,7 +36,10 @@ def _choose_backend() -> None:
 
 
 _choose_backend()
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines drown Keras' progress bars
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# OpenMP threads (LightGBM's) that spin while idle starve every other process on a small machine: two processes
+# fitting the LightGBM baseline on 2 cores took over 10 min instead of 19 s. Sleeping idle threads change no figure.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # TensorFlow's C++ info lines drown Keras' progress bars
 _tpu_probe = _logging.getLogger("jax._src.xla_bridge")  # "Unable to initialize backend 'tpu'" on every CPU
 if _tpu_probe.level == _logging.NOTSET:
     _tpu_probe.setLevel(_logging.ERROR)

@@ -52,7 +52,7 @@ WRITER = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_writer_killed_while_writing_leaves_the_old_file_or_the_new_one(small, tmp_path):
     windows = np.asarray(small.test.X)
     model = LSTMModel(sequence_length=10, lstm_units=4).fit(small, epochs=1, verbose=0)

@@ -72,6 +72,7 @@ def _largest_change(before, after) -> float:
     return max(float(np.abs(a - b).max()) for a, b in zip(before, after))
 
 
+@pytest.mark.integration
 def test_resume_starts_from_the_saved_weights(tmp_path, small_csv):
     """An epoch at a learning rate of 1e-12 leaves the weights where they started: a resumed run ends on the
     saved model's weights, a fresh run on its initial ones, far from them."""

@@ -54,6 +54,7 @@ def _fit_and_score(bars, test_fraction, label="fixed"):
     return data, accuracy, majority
 
 
+@pytest.mark.integration
 def test_planted_past_move_is_learned():
     """The next move is the sign of the return three bars back (95 % of bars): >= 90 % test accuracy.
 

@@ -62,11 +62,11 @@ def small_data(aapl):
 
 @pytest.fixture(scope="session")
 def fitted(small_data):
-    """One model per architecture, fitted 2 epochs (and the object `fit` returned)."""
+    """One model per architecture, fitted 1 epoch (and the object `fit` returned)."""
     models = {}
     for key in ARCHITECTURES:
         model = tiny_model(key)
-        returned = model.fit(small_data, epochs=2, batch_size=32, verbose=0)
+        returned = model.fit(small_data, epochs=1, batch_size=32, verbose=0)
         models[key] = (model, returned)
     return models
 

@@ -221,7 +221,7 @@ def test_load_in_place_and_metadata(fitted, small_data, tmp_path, test_windows, 
         LSTMModel().load(path)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_mixed_float16_file_loads_under_float32(small_data, tmp_path, test_windows):
     model = tiny_model("attention_bi").fit(small_data, epochs=1, batch_size=32, verbose=0, precision="mixed_float16")
     assert model.precision_ == "mixed_float16"
@@ -243,7 +243,7 @@ def test_mixed_float16_file_loads_under_float32(small_data, tmp_path, test_windo
     assert read_metadata(paths[0])["training"]["precision"] == "mixed_float16"
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_trainer_leaves_global_policy_alone(small_data):
     LSTMModel(sequence_length=SEQUENCE_LENGTH, lstm_units=4).fit(small_data, epochs=1, verbose=0, precision="float32")
     assert keras.config.dtype_policy().name == "float32"
