@@ -13,11 +13,10 @@ from skills.strategy import (
     BuyAndHold,
     EqualWeight,
     MLStrategy,
-    ProbabilityData,
     on_own_broker,
     run_backtest,
 )
-from skills.strategy.benchmark import add_analyzers, analyze, run_with_benchmark
+from skills.strategy.benchmark import analyze, run_with_benchmark
 
 # the benchmark's metric in run_backtest's result, and the same figure of a separate run
 KEYS = {"buy_and_hold_return": "total_return", "buy_and_hold_annual_return": "annual_return",
@@ -35,17 +34,8 @@ def _with_probabilities(bars, first):
 
 def _separate_run(feeds, strategy, cash, commission, slippage, **params):
     """The benchmark strategy alone in a Cerebro of its own, on the Cerebro's broker, through the same analyzers."""
-    cerebro = bt.Cerebro(stdstats=False)
-    cerebro.broker.setcash(cash)
-    cerebro.broker.setcommission(commission=commission)
-    if slippage:
-        cerebro.broker.set_slippage_perc(slippage)
-    for name, frame in feeds.items():
-        cerebro.adddata(ProbabilityData(dataname=frame, name=name))
-    cerebro.addstrategy(strategy, **params)
-    add_analyzers(cerebro)
-    strat = cerebro.run()[0]
-    assert cerebro.broker.getvalue() != cash   # it traded on the Cerebro's broker
+    [strat] = run_with_benchmark(feeds, strategy, None, cash, commission, slippage, params=params)
+    assert strat.broker is strat.cerebro.broker and strat.broker.getvalue() != cash  # traded on the Cerebro's broker
     metrics, equity, orders, _ = analyze(strat, cash)
     return metrics, equity, orders
 
