@@ -8,8 +8,7 @@ from pathlib import Path
 
 from skills._atomic import atomic_path
 from skills.data import DataError, default_data_path, load_ohlcv, load_universe
-from skills.data.io import _is_gzip_csv
-from skills.data.universe import _has_ticker_column
+from skills.data.universe import holds_long_format
 from skills.models import make_model, model_params
 
 __all__ = ["OptionError", "UNIVERSE_DEFAULTS", "is_universe", "load_bars", "load_records", "new_model",
@@ -44,7 +43,7 @@ class OptionError(ValueError):
 def is_universe(path) -> bool:
     """True unless ``path`` is one ticker's CSV (a file without a ticker column, not gzipped)."""
     path = Path(path)
-    return path.is_dir() or _is_gzip_csv(path) or _has_ticker_column(path)
+    return path.is_dir() or holds_long_format(path)
 
 
 def load_bars(data=None, on_bad_rows=None, on_bad_files=None):
