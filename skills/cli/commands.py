@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from skills import pipeline
 from skills.cli.loading import flag_errors, load_bars
-from skills.cli.parser import check_model_and_range, check_output, names, ray_options
+from skills.cli.parser import check_model_path, check_output, names, ray_options
 from skills.cli.train import fit_options, network_options, prepare_options
 from skills.evaluation import BASELINES
 from skills.models import MODEL_NAMES
+from skills.pipeline.backtest import check_range
 from skills.strategy import TOPK_MIN_TICKERS
 
 __all__ = ["attention", "backtest", "compare"]
@@ -22,12 +23,19 @@ def _written(files) -> None:
         print(f"\nwrote {', '.join(files)}")
 
 
+def _check_model_and_range(args) -> None:
+    """--model-path names a file and --start is not after --end, before any bars are loaded."""
+    check_model_path(args)
+    with flag_errors():
+        check_range(args.start, args.end)
+
+
 def backtest(args) -> int:
     """Trade the model's signals from its out-of-sample start and print the table beside its benchmark:
     buy-and-hold for ``--strategy ml``, the equal-weight universe for ``--strategy topk``."""
     check_output("--plot", args.plot)
     check_output("--json", args.json, (".json",))
-    check_model_and_range(args)
+    _check_model_and_range(args)
     settings = vars(args)  # the JSON records the flags, with the load report that loading adds to them
     bars = load_bars(args)
     with flag_errors(model="--model-path"):
@@ -47,7 +55,7 @@ def backtest(args) -> int:
 def attention(args) -> int:
     """Draw the attention weights of the windows ending in [--start, --end] (or the last --last ones)."""
     check_output("--out", args.out)
-    check_model_and_range(args)
+    _check_model_and_range(args)
     with flag_errors(model="--model-path"):
         result = pipeline.attention(args.model_path, args.data_path, start=args.start, end=args.end, last=args.last,
                                     out=args.out)

@@ -257,12 +257,10 @@ def check_data_path(path) -> None:
         raise UsageError(f"--data-path {path}: no such file or folder")
 
 
-def check_model_and_range(args) -> None:
-    """--model-path names a file and --start is not after --end (backtest, attention)."""
+def check_model_path(args) -> None:
+    """--model-path names a file (backtest, attention)."""
     if not Path(args.model_path).is_file():
         raise UsageError(f"--model-path {args.model_path}: no such file (train one with: python -m skills train)")
-    if args.start is not None and args.end is not None and args.start > args.end:
-        raise UsageError(f"--start {args.start.date()} is after --end {args.end.date()}")
 
 
 def check_output(flag: str, path, suffixes=None) -> None:
