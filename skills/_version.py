@@ -12,23 +12,30 @@ import re
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "is_installed_copy"]
 
 _PACKAGE = Path(__file__).resolve().parent
 _UNKNOWN = "0+unknown"
 
 
-def _installed_version() -> str | None:
-    """The version ``importlib.metadata`` records for ``skills``, if that distribution is this copy."""
+def _installed_distribution():
+    """The installed ``skills`` distribution when this copy of the package is the one it installed, else None."""
     try:
         dist = metadata.distribution("skills")
-    except metadata.PackageNotFoundError:
+        return dist if Path(dist.locate_file("skills/_version.py")).resolve() == Path(__file__).resolve() else None
+    except (metadata.PackageNotFoundError, OSError, TypeError, ValueError):
         return None
-    try:
-        installed_here = Path(dist.locate_file("skills/_version.py")).resolve() == Path(__file__).resolve()
-    except (OSError, TypeError, ValueError):
-        installed_here = False
-    return dist.version if installed_here else None
+
+
+def is_installed_copy() -> bool:
+    """Whether this copy of the package is the installed distribution (not a source checkout shadowing it)."""
+    return _installed_distribution() is not None
+
+
+def _installed_version() -> str | None:
+    """The version ``importlib.metadata`` records for ``skills``, if that distribution is this copy."""
+    dist = _installed_distribution()
+    return None if dist is None else dist.version
 
 
 def _checkout_version() -> str | None:

@@ -16,8 +16,9 @@ import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
+
+from skills._version import is_installed_copy
 
 __all__ = ["RayOptions", "ray_map", "size_threads", "start_ray", "worker_env"]
 
@@ -71,12 +72,7 @@ class RayOptions:
 def _source_checkout() -> Path | None:
     """The folder holding this copy of the package when it is not the installed distribution (a source
     checkout run with ``PYTHONPATH`` or from its folder), else None: a worker imports it as this process does."""
-    package = Path(__file__).resolve().parents[1]
-    try:
-        installed = Path(metadata.distribution("skills").locate_file("skills")).resolve()
-    except (metadata.PackageNotFoundError, OSError, TypeError, ValueError):
-        installed = None
-    return None if installed == package else package.parent
+    return None if is_installed_copy() else Path(__file__).resolve().parents[2]
 
 
 def worker_env() -> dict:
