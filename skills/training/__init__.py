@@ -5,7 +5,7 @@ holds its options and the package's only training defaults.
 """
 
 from skills.training.backup import TrainingBackup, TrainingError, remove_backup, run_fingerprint
-from skills.training.config import BATCH_BY, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
+from skills.training.config import BATCH_BY, LR_SCHEDULES, MONITORS, OPTIMIZERS, PRECISIONS, TrainConfig
 from skills.training.precision import (
     MEASURED_PRECISION,
     Measurement,
@@ -25,6 +25,7 @@ __all__ = [
     "PRECISIONS",
     "OPTIMIZERS",
     "LR_SCHEDULES",
+    "MONITORS",
     "BATCH_BY",
     "resolve_precision",
     "precision_reason",

@@ -9,15 +9,18 @@ import numpy as np
 
 from skills.data.dataset import BATCH_BY
 
-__all__ = ["TrainConfig", "PRECISIONS", "OPTIMIZERS", "LR_SCHEDULES", "BATCH_BY"]
+__all__ = ["TrainConfig", "PRECISIONS", "OPTIMIZERS", "LR_SCHEDULES", "MONITORS", "BATCH_BY"]
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 LR_SCHEDULES = ("plateau", "cosine", "constant")
+#: What early stopping, the plateau schedule and the choice of the best epoch watch: ``auto`` is the validation
+#: split's mean daily rank IC on a universe (many tickers per date), else the validation loss.
+MONITORS = ("auto", "val_loss", "val_rank_ic")
 
 # the options a model file records: those that change what a run learns (not where it logs or backs up)
 _HYPERPARAMETERS = ("epochs", "batch_size", "learning_rate", "optimizer", "lr_schedule", "clipnorm", "patience",
-                    "class_weight", "seed", "batch_by")
+                    "class_weight", "seed", "batch_by", "monitor", "n_seeds")
 
 
 @dataclass
@@ -53,6 +56,12 @@ class TrainConfig:
         batch_by: ``"window"`` (default, ``batch_size`` windows per batch) or ``"date"`` (one batch per
             date holding all its tickers' windows, dates shuffled each epoch; ``batch_size`` is then
             unused). ``"date"`` needs `Split` data (windows with dates), not ``(X, y)`` arrays.
+        monitor: one of `MONITORS`, default ``"auto"``. What early stopping, the plateau schedule and the best
+            epoch watch: ``"val_rank_ic"`` (the validation split's mean daily rank IC, higher is better; needs a
+            validation `Split` of a universe), ``"val_loss"``, or ``"auto"``: the rank IC when the validation
+            data is a `Split` with many tickers per date (`skills.metrics.ic_basis` is ``"daily"``), else the loss.
+        n_seeds: int, default 1. Train this many networks that differ only in their seed (``seed``,
+            ``seed + 1``, ...) and average their probabilities: a seed ensemble, saved as one network.
     """
 
     epochs: int = 100
@@ -69,9 +78,11 @@ class TrainConfig:
     verbose: int = 1
     backup_dir: str | None = None
     batch_by: str = "window"
+    monitor: str = "auto"
+    n_seeds: int = 1
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "n_seeds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
@@ -93,6 +104,8 @@ class TrainConfig:
             )
         if self.precision not in PRECISIONS:
             raise ValueError(f"`precision` must be one of {PRECISIONS}. Received: precision={self.precision!r}")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"`monitor` must be one of {MONITORS}. Received: monitor={self.monitor!r}")
         if self.batch_by not in BATCH_BY:
             raise ValueError(f"`batch_by` must be one of {BATCH_BY}. Received: batch_by={self.batch_by!r}")
 
@@ -109,7 +122,7 @@ class TrainConfig:
 
         Returns:
             dict with ``epochs``, ``batch_size``, ``learning_rate``, ``optimizer``, ``lr_schedule``,
-            ``clipnorm``, ``patience``, ``class_weight``, ``seed`` and ``batch_by`` (precision, logging and backup
+            ``clipnorm``, ``patience``, ``class_weight``, ``seed``, ``batch_by``, ``monitor`` and ``n_seeds`` (precision, logging and backup
             options are left out: the precision a run used is resolved by the trainer).
         """
         return {name: _plain(getattr(self, name)) for name in _HYPERPARAMETERS}

@@ -29,14 +29,14 @@ def test_hyperparameters_are_the_learning_options_as_plain_json():
     params = config.hyperparameters()
     assert params == {"epochs": 7, "batch_size": 32, "learning_rate": 1e-3, "optimizer": "adam",
                       "lr_schedule": "plateau", "clipnorm": 1.0, "patience": 5, "class_weight": "balanced",
-                      "seed": 42, "batch_by": "window"}
+                      "seed": 42, "batch_by": "window", "monitor": "auto", "n_seeds": 1}
     assert type(params["epochs"]) is int and json.loads(json.dumps(params)) == params
 
 
 def test_config_rejects_bad_values_by_name():
     for field, value in [("epochs", 0), ("optimizer", "lbfgs"), ("lr_schedule", "step"), ("precision", "fp8"),
                          ("class_weight", "auto"), ("learning_rate", 0.0),
-                         ("batch_by", "ticker")]:
+                         ("batch_by", "ticker"), ("monitor", "val_accuracy"), ("n_seeds", 0)]:
         with pytest.raises(ValueError, match=field):
             TrainConfig(**{field: value})
 
