@@ -24,7 +24,7 @@ from skills.data import (
 from skills.data.universe import BAD_FILE_POLICIES, BAD_ROW_POLICIES
 from skills.models import MODEL_NAMES, model_params
 from skills.strategy import DEFAULT_CONFIDENCE, DEFAULT_REBALANCE, STRATEGIES, TOPK_MIN_TICKERS, run_backtest
-from skills.training import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
+from skills.training import LR_SCHEDULES, MONITORS, OPTIMIZERS, PRECISIONS, TrainConfig
 
 #: The flags of the network hyperparameters; each is passed only to the architectures that take it.
 NETWORK_FLAGS = ("lstm_units", "attention_units", "dropout_rate", "d_model", "num_heads", "num_layers", "ff_dim",
@@ -242,7 +242,14 @@ def add_training_flags(g) -> None:
     g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=config.lr_schedule, help="learning-rate schedule")
     g.add_argument("--clipnorm", type=positive_float, default=config.clipnorm, help="gradient norm clipping")
     g.add_argument("--patience", type=positive_int, default=config.patience,
-                   help="early-stopping patience in epochs on the validation loss (best weights restored)")
+                   help="early-stopping patience in epochs on --monitor (best weights restored)")
+    g.add_argument("--monitor", choices=MONITORS, default=config.monitor,
+                   help="what early stopping and the best epoch watch: val_rank_ic (the validation split's mean "
+                        "daily rank IC), val_loss, or auto: val_rank_ic on a universe (many tickers a day), else "
+                        "val_loss")
+    g.add_argument("--seeds", dest="n_seeds", type=positive_int, default=config.n_seeds,
+                   help="train this many networks that differ only in their seed and average their "
+                        "probabilities (one model file)")
     g.add_argument("--class-weight", choices=("none", "balanced"), default=config.class_weight or "none",
                    help="weight the classes by their inverse frequency in the training split")
     g.add_argument("--precision", choices=PRECISIONS, default=config.precision,

@@ -34,6 +34,7 @@ from skills.data import prepare_walk_forward
 from skills.evaluation import BASELINES, walk_forward
 from skills.models import MODEL_NAMES
 from skills.strategy import run_backtest
+from skills.tuning import METRICS as TUNE_METRICS
 from skills.tuning import tune as tune_search
 
 __all__ = ["NETWORK_FLAGS", "UsageError", "build_parser", "parse_args", "ray_options"]
@@ -171,9 +172,9 @@ def _add_tune_parser(sub) -> None:
     g.add_argument("--trials", type=positive_int, default=default_of(tune_search, "trials"),
                    help="configurations to try")
     add_walk_forward_flags(g, default_of(tune_search, "folds"), default_of(tune_search, "mode"))
-    g.add_argument("--metric", choices=("auto", "log_loss", "rank_ic"), default="auto",
-                   help="objective: mean validation log loss (minimised) or mean daily rank IC (maximised); auto: "
-                        "rank_ic with --label cross_section, else log_loss")
+    g.add_argument("--metric", choices=("auto", *TUNE_METRICS), default="auto",
+                   help="objective: mean validation log loss (minimised), mean daily rank IC or macro-F1 "
+                        "(maximised); auto: rank_ic with --label cross_section, else log_loss")
     g.add_argument("--space", metavar="FILE", default=None,
                    help="JSON or YAML file of search-space entries replacing the architecture's defaults, e.g. "
                         '{"lstm_units": {"choice": [32, 64]}, "learning_rate": {"loguniform": [1e-4, 1e-2]}}')

@@ -30,7 +30,7 @@ def fit_options(args) -> dict:
     return dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                 optimizer=args.optimizer, lr_schedule=args.lr_schedule, clipnorm=args.clipnorm,
                 patience=args.patience, class_weight=None if args.class_weight == "none" else args.class_weight,
-                precision=args.precision, seed=args.seed,
+                precision=args.precision, seed=args.seed, monitor=args.monitor, n_seeds=args.n_seeds,
                 **({} if args.batch_by is None else {"batch_by": args.batch_by}))
 
 

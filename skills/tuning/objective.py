@@ -30,7 +30,7 @@ from skills.tuning.space import TRAINING_KEYS
 __all__ = ["METRICS", "Setup", "final_slot", "split_config", "run_trial"]
 
 #: Objective name -> the direction Ray Tune optimises it.
-METRICS = {"log_loss": "min", "rank_ic": "max"}
+METRICS = {"log_loss": "min", "rank_ic": "max", "macro_f1": "max"}
 
 
 @dataclass
@@ -91,16 +91,17 @@ class _EpochReport(keras.callbacks.Callback):
         if self.setup.metric == "log_loss":
             value = float((logs or {}).get("val_loss", np.nan))
         else:
-            value = _rank_ic(self.estimator, self.model, self.split)
+            value = _val_figure(self.estimator, self.model, self.split, self.setup.metric)
         self.report(slot=self.fold * self.setup.epochs + epoch + 1, current=value, finished=self.finished,
                     fold=self.fold + 1, epoch=epoch + 1)
 
 
-def _rank_ic(estimator, network, split) -> float:
-    """The validation rank IC of ``network`` while it trains (the estimator's batched forward pass)."""
+def _val_figure(estimator, network, split, metric: str) -> float:
+    """The validation ``metric`` (rank IC, macro-F1) of ``network`` while it trains (the estimator's batched
+    forward pass)."""
     extra = (split.dates, split.tickers) if estimator._batches_by_date else ()
     proba = estimator._run(network, split.X, *extra)
-    value = split_metrics(split, proba)["rank_ic"]
+    value = split_metrics(split, proba)[metric]
     return np.nan if value is None else float(value)
 
 

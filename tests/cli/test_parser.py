@@ -26,7 +26,7 @@ from skills.data.universe import BAD_FILE_POLICIES, BAD_ROW_POLICIES
 from skills.evaluation.parallel import RayOptions
 from skills.models import MODEL_NAMES, model_params
 from skills.strategy import DEFAULT_CONFIDENCE, DEFAULT_REBALANCE, run_backtest
-from skills.training import LR_SCHEDULES, OPTIMIZERS, PRECISIONS, TrainConfig
+from skills.training import LR_SCHEDULES, MONITORS, OPTIMIZERS, PRECISIONS, TrainConfig
 from skills.tuning import tune
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def test_choices_come_from_the_library():
                                  "--label-method": LABEL_METHODS, "--on-bad-rows": BAD_ROW_POLICIES,
                                  "--on-bad-files": BAD_FILE_POLICIES, "--cross-section": CROSS_SECTION_MODES,
                                  "--rnn-type": ("gru", "lstm"), "--base-model": ("gru", "lstm"),
-                                 "--batch-by": BATCH_BY}
+                                 "--batch-by": BATCH_BY, "--monitor": MONITORS}
 
 
 @pytest.mark.parametrize("command", ["train", "compare"])
@@ -70,7 +70,8 @@ def test_training_defaults_are_those_of_train_config(command):
     assert options == {"epochs": config.epochs, "batch_size": config.batch_size, "learning_rate": config.learning_rate,
                        "optimizer": config.optimizer, "lr_schedule": config.lr_schedule, "clipnorm": config.clipnorm,
                        "patience": config.patience, "class_weight": config.class_weight,
-                       "precision": config.precision, "seed": config.seed}
+                       "precision": config.precision, "seed": config.seed,
+                       "monitor": config.monitor, "n_seeds": config.n_seeds}
     assert (options["epochs"], options["batch_size"], options["patience"]) == (100, 32, 5)  # the main job's
 
 
