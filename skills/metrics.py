@@ -39,7 +39,7 @@ from sklearn.metrics import (
 from skills.data.labels import CLASS_NAMES
 
 __all__ = ["DAILY_IC_MIN_TICKERS", "check_labels", "classification_metrics", "signal_score", "signal_metrics",
-           "daily_ic", "ic_basis", "split_metrics", "mean_std"]
+           "daily_ic", "ic_basis", "split_metrics", "mean_std", "t_statistic"]
 
 N_CLASSES = len(CLASS_NAMES)
 _LABELS = list(range(N_CLASSES))
@@ -164,6 +164,23 @@ def mean_std(values):
     return (float(v.mean()) if v.size else None), (float(v.std(ddof=1)) if v.size >= 2 else None)
 
 
+def t_statistic(values):
+    """The t-statistic of the mean of the values that are not None: mean / std (ddof=1) * sqrt(n).
+
+    Returns:
+        float or None: None with fewer than two values or no spread.
+
+    Example:
+        >>> round(t_statistic([0.01, 0.03, None]), 6)
+        2.0
+    """
+    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    if v.size < 2:
+        return None
+    std = float(v.std(ddof=1))
+    return float(v.mean() / std * np.sqrt(v.size)) if std > 0 else None
+
+
 def _mean_and_ir(values):
     """Mean and mean / std of the values that are not None (the IR is None without two values and a spread)."""
     mean, std = mean_std(values)
@@ -253,7 +270,9 @@ def daily_ic(proba, forward_returns, dates, min_tickers=2):
 
     On each date, the IC is the Pearson and the rank IC the Spearman correlation, across that date's tickers,
     between the score (`signal_score`) and the forward return that made the label. The headline figures are
-    the mean over dates, their standard deviation (ddof=1) over dates, and ICIR = mean / std. A date with
+    the mean over dates, their standard deviation (ddof=1) over dates, ICIR = mean / std, and the t-statistic of
+    the mean, t = mean / std * sqrt(number of dates with a figure): how many standard errors the mean lies from 0,
+    treating the dates as independent (a t of 2 is the usual bar for a mean that is not noise). A date with
     fewer than `min_tickers` rows, or whose score or return does not vary across them (the majority
     baseline's score never moves), has no IC and is left out (it stays in `daily` with None).
 
@@ -265,8 +284,9 @@ def daily_ic(proba, forward_returns, dates, min_tickers=2):
         min_tickers (int, default 2): fewest rows a date needs for an IC.
 
     Returns:
-        dict: `ic`, `rank_ic`, `ic_std`, `rank_ic_std`, `icir`, `rank_icir` (float or None: a mean needs one
-        date, a std and an ICIR two dates and a spread), `n_dates` (dates with an IC) and `daily`
+        dict: `ic`, `rank_ic`, `ic_std`, `rank_ic_std`, `icir`, `rank_icir`, `ic_t`, `rank_ic_t` (float or None:
+        a mean needs one date; a std, an ICIR and a t two dates and a spread), `n_dates` (dates with an IC) and
+        `daily`
         (`{"YYYY-MM-DD": {"ic", "rank_ic", "n"}}`, every date with rows). Plain Python types.
 
     Raises:
@@ -301,6 +321,8 @@ def daily_ic(proba, forward_returns, dates, min_tickers=2):
         "rank_ic_std": rank_std,
         "icir": ic_mean / ic_std if ic_std else None,
         "rank_icir": rank_mean / rank_std if rank_std else None,
+        "ic_t": t_statistic(d["ic"] for d in daily.values()),
+        "rank_ic_t": t_statistic(d["rank_ic"] for d in daily.values()),
         "n_dates": sum(d["ic"] is not None for d in daily.values()),
         "daily": daily,
     }

@@ -16,6 +16,7 @@ from skills.metrics import (
     signal_metrics,
     signal_score,
     split_metrics,
+    t_statistic,
 )
 
 # Four rows: predictions 0, 2, 2, 0 against truth 0, 1, 2, 2 -> rows 0 and 2 right.
@@ -249,6 +250,23 @@ def test_a_date_with_one_ticker_or_a_constant_score_has_no_daily_ic():
         daily_ic(_proba_from_score(r), r, dates, min_tickers=1)
     with pytest.raises(ValueError, match="dates has"):
         daily_ic(_proba_from_score(r), r, dates[:-1])
+
+
+def test_daily_t_statistic_is_known_for_purpose_built_rankings():
+    """Three tickers a date; the score ranks them in the return's order (rank IC 1) or with the first two swapped
+    (rank IC 1 - 6 * 2 / (3 * 8) = 0.5). Daily rank ICs 1, 0.5, 0.5, 1: mean 0.75, std sqrt(1/12), t = 3 sqrt(3)."""
+    r = np.tile([0.01, 0.02, 0.03], 4)
+    score = np.concatenate([[1, 2, 3], [2, 1, 3], [2, 1, 3], [1, 2, 3]]) / 10
+    dates = np.repeat(pd.bdate_range("2021-03-01", periods=4), 3)
+    m = daily_ic(_proba_from_score(score), r, dates)
+    assert [d["rank_ic"] for d in m["daily"].values()] == pytest.approx([1.0, 0.5, 0.5, 1.0])
+    assert m["rank_ic_t"] == pytest.approx(3 * math.sqrt(3))
+    pearson = [np.corrcoef(score[i:i + 3], r[i:i + 3])[0, 1] for i in range(0, 12, 3)]
+    assert m["ic_t"] == pytest.approx(np.mean(pearson) / np.std(pearson, ddof=1) * 2)
+    # the same rank IC every day: no spread, no t
+    assert daily_ic(_proba_from_score(r * 10), r, dates)["rank_ic_t"] is None
+    assert t_statistic([0.5]) is None and t_statistic([None, 0.2, 0.2]) is None
+    assert t_statistic([1.0, 0.5, None, 0.5, 1.0]) == pytest.approx(3 * math.sqrt(3))
 
 
 def test_ic_basis_is_daily_only_with_enough_tickers_on_the_median_date():
