@@ -3,17 +3,19 @@
 ``prepare_dataset`` computes the features of each ticker, pools the tickers into ONE 2-D float32
 array (rows of different tickers never share a window), splits by date with a purge gap, learns
 the label edges (quantile method) and the scaler statistics on training rows only, and returns
-lazy windows over that array. Optionally each indicator is replaced by its rank or z-score across
-the tickers of the same date (``cross_section``), before the scaler, and labels can be ranked
-across each date's tickers (``label="cross_section"``). ``features="price_volume"`` gives raw
-price-volume windows (Alpha360 in the manner of Qlib) made relative to their last bar when gathered.
+lazy windows over that array. Labels come from the forward return on the label rule's basis (by
+default the tradable open t+1 -> open t+1+horizon: :func:`skills.data.labels.forward_return`), and
+no label of a split reads a bar of the next. Optionally each indicator is replaced by its rank or
+z-score across the tickers of the same date (``cross_section``), before the scaler, and labels can
+be ranked across each date's tickers (``label="cross_section"``). ``features="price_volume"`` gives
+raw price-volume windows (Alpha360 in the manner of Qlib) made relative to their last bar when
+gathered.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,11 +28,11 @@ from .features import (
     resolve_features,
     warmup_bars,
 )
-from .io import DataError, load_ohlcv
+from .frames import as_frames
+from .io import DataError
 from .labels import CLASS_NAMES, LabelRule, forward_return
 from .scaling import SCALERS, ScalerStats
 from .splits import SplitBounds, chronological_bounds, walk_forward_bounds
-from .universe import holds_long_format, load_universe
 from .windows import DateBatchDataset, WindowArray, WindowDataset
 
 __all__ = ["BATCH_BY", "PreparedData", "Split", "prepare_dataset", "prepare_walk_forward"]
@@ -50,7 +52,8 @@ class Split:
         y: int64 labels (n,), bar t's label for the window ending at bar t.
         dates: DatetimeIndex of each window's last bar.
         tickers: str array (n,).
-        forward_returns: float64 (n,), the return that made each label.
+        forward_returns: float64 (n,), the return that made each label, on the label rule's basis
+            (``open_to_open`` by default: open t+1 -> open t+1+horizon).
     """
 
     name: str
@@ -99,9 +102,11 @@ class Split:
 class PreparedData:
     """Train / validation / test windows plus everything a model file must carry.
 
-    ``cross_section`` is the per-date normalisation of the features (``"none"``, ``"rank"`` or
-    ``"zscore"``); ``notes`` lists what a policy left out (e.g. dates with too few tickers for a
-    cross-sectional label, and the windows dropped with them).
+    ``label_rule.basis`` says which forward return the labels and ``Split.forward_returns`` (hence
+    every IC) use; ``gap`` is at least ``label_rule.reach``. ``cross_section`` is the per-date
+    normalisation of the features (``"none"``, ``"rank"`` or ``"zscore"``); ``notes`` lists what a
+    policy left out (e.g. dates with too few tickers for a cross-sectional label, and the windows
+    dropped with them).
     """
 
     train: Split
@@ -148,7 +153,8 @@ class PreparedData:
                   else f"threshold {rule.threshold}")
         lines = [f"tickers: {', '.join(self.tickers)}",
                  f"features: {self.n_features}, sequence_length: {self.sequence_length}, horizon: "
-                 f"{self.horizon}, gap: {self.gap}, labels: {rule.method} ({detail}), scaler: {self.scaler.kind}"
+                 f"{self.horizon}, gap: {self.gap}, labels: {rule.method} ({detail}), label basis: {rule.basis}, "
+                 f"scaler: {self.scaler.kind}"
                  + (f", cross_section: {self.cross_section}" if self.cross_section != "none" else "")]
         for split in (self.train, self.val, self.test):
             shares = ", ".join(f"{k} {v / max(len(split), 1):.1%}" for k, v in split.class_counts.items())
@@ -158,42 +164,32 @@ class PreparedData:
         return "\n".join(lines)
 
 
-def as_frames(data) -> dict[str, pd.DataFrame]:
-    """``{ticker: bars}`` from a path, one DataFrame (named by its ``ticker`` attr) or a dict.
-
-    A path to one ticker's CSV or a folder of them goes through `load_ohlcv`; a long-format file, or a folder
-    holding one (e.g. ``data/universe``), through `load_universe` with its strict default policies (a bad row
-    or file raises `DataError` naming the policy that would skip it: call `load_universe` yourself to choose).
-    """
-    if isinstance(data, (str, Path)):
-        data = load_universe(data) if holds_long_format(data) else load_ohlcv(data)
-    if isinstance(data, pd.DataFrame):
-        return {data.attrs.get("ticker", "DATA"): data}
-    if isinstance(data, dict) and data:
-        return dict(data)
-    raise DataError(f"expected a path, a DataFrame or a non-empty dict of DataFrames, got {type(data).__name__}")
-
-
 class _Pool:
     """The features of every ticker stacked into one float32 array, with per-row bookkeeping."""
 
-    def __init__(self, frames: dict[str, pd.DataFrame], sequence_length: int, horizon: int, features,
+    def __init__(self, frames: dict[str, pd.DataFrame], sequence_length: int, rule: LabelRule, features,
                  cross_section: str = "none"):
-        self.sequence_length, self.horizon, self.cross_section = sequence_length, horizon, cross_section
+        self.sequence_length, self.horizon, self.cross_section = sequence_length, rule.horizon, cross_section
+        reach = self.reach = rule.reach  # the bars after t a label reads
         self.feature_names = list(features)
         self.relative = relative_spec(self.feature_names)
         warmup = warmup_bars(self.feature_names)
-        blocks, tickers, dates, label_end, closes, offsets, firsts = [], [], [], [], {}, {}, {}
+        blocks, tickers, dates, label_end, prices, offsets, firsts = [], [], [], [], {}, {}, {}
         candidate_ends, skipped = [], []
         start = 0
         for ticker, bars in frames.items():
+            missing = [c for c in rule.columns if c not in bars.columns]
+            if missing:
+                raise DataError(f"{bars.attrs.get('source', ticker)}: missing column {missing[0]!r}, which "
+                                f"{rule.basis} labels read")
             values = feature_frame(bars, self.feature_names).to_numpy(dtype=np.float32)
             valid = np.flatnonzero(np.isfinite(values).all(axis=1))
-            n_windows = len(valid) - sequence_length + 1 - horizon
+            n_windows = len(valid) - sequence_length + 1 - reach
             if n_windows < 1:
                 skipped.append(f"{bars.attrs.get('source', ticker)}: {len(bars)} bars give no labelled window "
-                               f"(need at least {warmup + sequence_length + horizon}: the {warmup}-bar "
-                               f"indicator warm-up + sequence_length {sequence_length} + horizon {horizon})")
+                               f"(need at least {warmup + sequence_length + reach}: the {warmup}-bar indicator "
+                               f"warm-up + sequence_length {sequence_length} + the {reach} bar(s) a "
+                               f"{rule.basis} label of horizon {rule.horizon} reads)")
                 continue
             first = valid[0]
             block = values[first:]
@@ -201,13 +197,13 @@ class _Pool:
             blocks.append(block)
             tickers.append(np.full(len(block), ticker, dtype=object))
             dates.append(index.to_numpy())
-            # the date of bar t + horizon: a label "ends" there (NaT when beyond the data)
+            # the date of bar t + reach, the last bar a label reads: it "ends" there (NaT when beyond the data)
             ahead = np.full(len(block), np.datetime64("NaT"), dtype="datetime64[ns]")
-            ahead[:-horizon] = index.to_numpy()[horizon:]
+            ahead[:-reach] = index.to_numpy()[reach:]
             label_end.append(ahead)
-            closes[ticker], firsts[ticker] = bars["close"].astype(float), first
+            prices[ticker], firsts[ticker] = bars[list(rule.columns)].astype(float), first
             offsets[ticker] = start
-            candidate_ends.append(start + np.arange(sequence_length - 1, len(block) - horizon))
+            candidate_ends.append(start + np.arange(sequence_length - 1, len(block) - reach))
             start += len(block)
         if not blocks:
             raise DataError(f"no ticker has enough bars: {skipped[0]}"
@@ -220,9 +216,9 @@ class _Pool:
         # each value against the other tickers' values of the same date only (causal), before any scaler
         self.values = cross_section_normalise(self.values, self.dates, cross_section)
         self.label_end = np.concatenate(label_end)
-        self.closes, self.offsets, self.firsts = closes, offsets, firsts
+        self.prices, self.offsets, self.firsts = prices, offsets, firsts  # the columns the labels read
         self.ends = np.concatenate(candidate_ends)
-        self.ticker_names = list(closes)
+        self.ticker_names = list(prices)
         self.calendar = pd.DatetimeIndex(np.unique(self.dates[self.ends]))
 
     def scaler_rows(self, train: WindowArray, bounds: SplitBounds) -> np.ndarray:
@@ -238,26 +234,28 @@ class _Pool:
     def forward_returns(self, rule: LabelRule) -> tuple[np.ndarray, np.ndarray]:
         labels = np.full(len(self.values), np.nan)
         returns = np.full(len(self.values), np.nan)
-        wide = rule.apply_universe(self.closes) if rule.method == "cross_section" else None
-        for ticker, close in self.closes.items():
+        wide = rule.apply_universe(self.prices) if rule.method == "cross_section" else None
+        for ticker, bars in self.prices.items():
             first = self.firsts[ticker]
-            rows = slice(self.offsets[ticker], self.offsets[ticker] + len(close) - first)
-            returns[rows] = forward_return(close, rule.horizon).to_numpy()[first:]
+            rows = slice(self.offsets[ticker], self.offsets[ticker] + len(bars) - first)
+            returns[rows] = forward_return(bars, rule.horizon, rule.basis).to_numpy()[first:]
             if wide is not None:
-                labels[rows] = wide[ticker].reindex(close.index).to_numpy()[first:]
+                labels[rows] = wide[ticker].reindex(bars.index).to_numpy()[first:]
             elif rule.is_fitted:
-                labels[rows] = rule.apply(close).to_numpy()[first:]
+                labels[rows] = rule.apply(bars).to_numpy()[first:]
         return labels, returns
 
     def thin_dates(self, rule: LabelRule) -> pd.DatetimeIndex:
         """Dates on which some ticker has a forward return but fewer than ``min_tickers`` do."""
         if rule.method != "cross_section":
             return pd.DatetimeIndex([])
-        returns = pd.DataFrame({t: forward_return(c, rule.horizon) for t, c in self.closes.items()})
+        returns = pd.DataFrame({t: forward_return(b, rule.horizon, rule.basis) for t, b in self.prices.items()})
         n = returns.notna().sum(axis=1)
         return pd.DatetimeIndex(n.index[(n > 0) & (n < rule.min_tickers)])
 
     def prepare(self, bounds: SplitBounds, rule: LabelRule, scaler: str, gap: int) -> PreparedData:
+        if rule.reach != self.reach:
+            raise ValueError(f"the label rule reads {rule.reach} bar(s) ahead; these windows were cut for {self.reach}")
         end_dates = self.dates[self.ends]
         next_start = {"train": bounds.val[0], "val": bounds.test[0], "test": None}
         _, returns = self.forward_returns(rule)
@@ -265,7 +263,7 @@ class _Pool:
         def select(name):
             first, last = getattr(bounds, name)
             keep = (end_dates >= first) & (end_dates <= last)
-            if next_start[name] is not None:  # purge: no label may look into the next split
+            if next_start[name] is not None:  # purge: no label may read a bar of the next split
                 keep &= self.label_end[self.ends] < np.datetime64(next_start[name])
             return self.ends[keep]
 
@@ -293,31 +291,38 @@ class _Pool:
                             self.cross_section, notes)
 
 
-def _label_rule(label, horizon: int, threshold) -> LabelRule:
+def _label_rule(label, horizon: int, threshold, basis: str) -> LabelRule:
+    if int(horizon) != horizon or horizon < 1:
+        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+    horizon = int(horizon)
     if isinstance(label, LabelRule):
-        if label.horizon != horizon:
-            raise ValueError(f"label rule horizon {label.horizon} differs from horizon {horizon}")
-        return label
-    if isinstance(label, dict):
-        return LabelRule.from_dict({"horizon": horizon, **label})
-    return LabelRule(horizon=horizon, method=label, threshold=threshold)
+        rule = label
+    elif isinstance(label, dict):
+        rule = LabelRule.from_dict({"horizon": horizon, "basis": basis, **label})
+    else:
+        rule = LabelRule(horizon=horizon, method=label, threshold=threshold, basis=basis)
+    if rule.horizon != horizon:
+        raise ValueError(f"label rule horizon {rule.horizon} differs from horizon {horizon}")
+    if rule.basis != basis:
+        raise ValueError(f"label rule basis {rule.basis!r} differs from label_basis {basis!r}")
+    return rule
 
 
-def _check_args(sequence_length, horizon, gap, cross_section="none", features=()):
+def _check_args(sequence_length, rule: LabelRule, gap, cross_section="none", features=()):
     check_cross_section(cross_section, features)
     if int(sequence_length) != sequence_length or sequence_length < 1:
         raise ValueError(f"sequence_length must be a positive integer, got {sequence_length!r}")
-    if int(horizon) != horizon or horizon < 1:
-        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
-    gap = horizon if gap is None else gap
-    if gap < horizon:
-        raise ValueError(f"gap must be >= horizon ({horizon}) so no training label overlaps validation, got {gap}")
+    gap = rule.reach if gap is None else gap
+    if gap < rule.reach:
+        raise ValueError(f"gap must be >= the {rule.reach} bar(s) a {rule.basis} label of horizon {rule.horizon} "
+                         f"reads after its bar, so no training label reads a validation bar; got {gap}")
     return int(gap)
 
 
 def prepare_dataset(data, sequence_length: int = 30, horizon: int = 1, label="fixed", threshold=None,
                     val_fraction: float = 0.15, test_fraction: float = 0.15, scaler: str = "standard",
-                    gap: int | None = None, features=None, cross_section: str = "none") -> PreparedData:
+                    gap: int | None = None, features=None, cross_section: str = "none",
+                    label_basis: str = "open_to_open") -> PreparedData:
     """Build leak-free train / validation / test windows from daily bars.
 
     Args:
@@ -334,8 +339,9 @@ def prepare_dataset(data, sequence_length: int = 30, horizon: int = 1, label="fi
         threshold: float or None, the label band (see :class:`LabelRule`).
         val_fraction, test_fraction: float, default 0.15 each. Shares of the window-end dates.
         scaler: ``"standard"``, ``"minmax"`` or ``"robust"``; fit on training rows only.
-        gap: int or None (= horizon). Dates left out between splits; windows whose label reaches
-            into the next split are purged as well.
+        gap: int or None (= the label rule's ``reach``: ``horizon + 1`` for ``open_to_open``,
+            ``horizon`` for ``close_to_close``; no less is accepted). Dates left out between splits;
+            windows whose label reads a bar of the next split are purged as well.
         features: list of feature names, a set name, or None (= all of ``FEATURE_NAMES``).
             ``"price_volume"`` (alias ``"alpha360"``) is :data:`PRICE_VOLUME_FEATURES`: each bar's
             open, high, low, close and VWAP (the typical price ``(h + l + c) / 3``: daily bars have
@@ -348,6 +354,12 @@ def prepare_dataset(data, sequence_length: int = 30, horizon: int = 1, label="fi
             value by its rank in [0, 1] or z-score among the tickers present on the same date
             (:func:`skills.data.features.cross_section_normalise`; that date only, so causal),
             before the scaler.
+        label_basis: ``"open_to_open"`` (default) or ``"close_to_close"``
+            (:data:`skills.data.labels.LABEL_BASES`): the forward return the labels and
+            ``Split.forward_returns`` use. ``open_to_open`` runs from the open of bar t+1, where an
+            order placed after bar t's close fills, to the open of bar t+1+horizon;
+            ``close_to_close`` from close t to close t+horizon (it includes the overnight move to
+            open t+1, which no strategy here can earn). A ``label`` LabelRule or dict must agree.
 
     Returns:
         PreparedData. Tickers are split by date (the same cut dates for all), and no window
@@ -359,11 +371,11 @@ def prepare_dataset(data, sequence_length: int = 30, horizon: int = 1, label="fi
             price-volume features.
     """
     features = resolve_features(features)
-    gap = _check_args(sequence_length, horizon, gap, cross_section, features)
-    rule = _label_rule(label, horizon, threshold)
+    rule = _label_rule(label, horizon, threshold, label_basis)
+    gap = _check_args(sequence_length, rule, gap, cross_section, features)
     if scaler not in SCALERS:
         raise ValueError(f"scaler must be one of {SCALERS}, got {scaler!r}")
-    pool = _Pool(as_frames(data), int(sequence_length), int(horizon), features, cross_section)
+    pool = _Pool(as_frames(data), int(sequence_length), rule, features, cross_section)
     bounds = chronological_bounds(pool.calendar, val_fraction, test_fraction, gap)
     return pool.prepare(bounds, rule, scaler, gap)
 
@@ -372,13 +384,13 @@ def prepare_walk_forward(data, n_splits: int = 5, mode: str = "expanding", seque
                          horizon: int = 1, label="fixed", threshold=None, val_fraction: float = 0.15,
                          scaler: str = "standard", gap: int | None = None, features=None,
                          train_size: int | None = None, test_size: int | None = None,
-                         cross_section: str = "none") -> list[PreparedData]:
+                         cross_section: str = "none", label_basis: str = "open_to_open") -> list[PreparedData]:
     """Walk-forward folds (expanding or rolling), each a PreparedData with its own training-only
     scaler and label edges. Arguments as in :func:`prepare_dataset` and
     :func:`skills.data.splits.walk_forward_bounds`. The folds share one feature array."""
     features = resolve_features(features)
-    gap = _check_args(sequence_length, horizon, gap, cross_section, features)
-    rule = _label_rule(label, horizon, threshold)
-    pool = _Pool(as_frames(data), int(sequence_length), int(horizon), features, cross_section)
+    rule = _label_rule(label, horizon, threshold, label_basis)
+    gap = _check_args(sequence_length, rule, gap, cross_section, features)
+    pool = _Pool(as_frames(data), int(sequence_length), rule, features, cross_section)
     folds = walk_forward_bounds(pool.calendar, n_splits, mode, val_fraction, gap, train_size, test_size)
     return [pool.prepare(bounds, rule, scaler, gap) for bounds in folds]

@@ -2,8 +2,8 @@
 
 Splits are made on a calendar of window-end dates (the union over tickers), never by shuffling.
 Between train and validation, and between validation and test, ``gap`` calendar dates are left
-out, and :mod:`skills.data.dataset` also purges every window whose label looks past the start of
-the next split.
+out (at least the bars a label reads after its own bar, ``LabelRule.reach``), and
+:mod:`skills.data.dataset` also purges every window whose label reads a bar of the next split.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def chronological_bounds(calendar: pd.DatetimeIndex, val_fraction: float = 0.15,
     Args:
         calendar: sorted unique window-end dates.
         val_fraction, test_fraction: shares of the calendar.
-        gap: dates left out between consecutive splits (>= the label horizon).
+        gap: dates left out between consecutive splits (>= the label rule's ``reach``).
 
     Raises:
         DataError: the calendar is too short for three non-empty splits.

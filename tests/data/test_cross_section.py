@@ -22,11 +22,9 @@ def universe(data_dir):
     return {t: load_ohlcv(data_dir / f"{t}.csv").loc["2005":"2010"] for t in TICKERS}
 
 
-def closes_of(frames):
-    return {t: bars["close"] for t, bars in frames.items()}
+# -- labels on hand-made closes (the close-to-close basis) -----------------------------------------
 
-
-# -- labels on a hand-made frame -------------------------------------------------------------------
+C2C = "close_to_close"
 
 D = pd.date_range("2020-01-01", periods=6, freq="D")
 HAND = {  # C starts one day late, D three days late: on D[0] only A and B have a forward return
@@ -51,12 +49,13 @@ def test_hand_made_labels_horizon_1():
     #   D5: no forward return for anyone
     expected = pd.DataFrame({"A": [nan, 1, 0, 1, 1, nan], "B": [nan, 2, 2, 0, 2, nan],
                              "C": [nan, 0, 1, 1, 1, nan], "D": [nan, nan, nan, 2, 0, nan]}, index=D)
-    got = cross_section_labels(HAND, horizon=1)
+    got = cross_section_labels(HAND, horizon=1, basis=C2C)
     pd.testing.assert_frame_equal(got, expected, check_names=False)
     # a wide frame of closes (NaN where a ticker has no bar) gives the same labels
-    pd.testing.assert_frame_equal(cross_section_labels(pd.DataFrame(HAND), 1), expected, check_names=False)
+    pd.testing.assert_frame_equal(cross_section_labels(pd.DataFrame(HAND), 1, basis=C2C), expected,
+                                  check_names=False)
     # min_tickers 4: only the dates with all four tickers are labelled
-    strict = cross_section_labels(HAND, horizon=1, min_tickers=4)
+    strict = cross_section_labels(HAND, horizon=1, min_tickers=4, basis=C2C)
     assert strict.notna().any(axis=1).tolist() == [False, False, False, True, True, False]
 
 
@@ -67,29 +66,30 @@ def test_hand_made_labels_horizon_2():
     #   D0 has two tickers; D4, D5 are the last two bars of every ticker: no label
     expected = pd.DataFrame({"A": [nan, 1, 2, 1, nan, nan], "B": [nan, 2, 0, 1, nan, nan],
                              "C": [nan, 0, 1, 2, nan, nan], "D": [nan, nan, nan, 0, nan, nan]}, index=D)
-    pd.testing.assert_frame_equal(cross_section_labels(HAND, horizon=2), expected, check_names=False)
-    rule = LabelRule(horizon=2, method="cross_section")
+    pd.testing.assert_frame_equal(cross_section_labels(HAND, horizon=2, basis=C2C), expected, check_names=False)
+    rule = LabelRule(horizon=2, method="cross_section", basis=C2C)
     pd.testing.assert_frame_equal(rule.apply_universe(HAND), expected, check_names=False)
 
 
 def test_ties_break_by_ticker_name_whatever_the_input_order():
     flat = pd.Series([1.0, 1.0, 1.0], index=D[:3])
     for order in (("A", "B", "C"), ("C", "A", "B"), ("B", "C", "A")):
-        got = cross_section_labels({t: flat for t in order})
+        got = cross_section_labels({t: flat for t in order}, basis=C2C)
         assert list(got.columns) == list(order)
         assert got.loc[D[0], ["A", "B", "C"]].tolist() == [0.0, 1.0, 2.0]
 
 
-def test_labels_are_market_neutral_on_real_tickers(universe):
-    closes = closes_of(universe)
+@pytest.mark.parametrize("basis, extra", [("open_to_open", 1), ("close_to_close", 0)])
+def test_labels_are_market_neutral_on_real_tickers(universe, basis, extra):
     for n in range(3, len(TICKERS) + 1):
         for horizon in (1, 5):
-            labels = cross_section_labels({t: closes[t] for t in TICKERS[:n]}, horizon)
+            labels = cross_section_labels({t: universe[t] for t in TICKERS[:n]}, horizon, basis=basis)
             labelled = labels.dropna(how="all")
             assert len(labelled) > 1000
             down, up = (labelled == 0).sum(axis=1), (labelled == 2).sum(axis=1)
             assert (down == up).all() and (down == n // 3).all()
-            assert labels.iloc[-horizon:].isna().all().all()  # the last horizon bars have no label
+            reach = horizon + extra  # the last bars whose label would read past the data have none
+            assert labels.iloc[-reach:].isna().all().all() and labels.iloc[-reach - 1].notna().all()
 
 
 def test_bad_arguments_and_single_ticker_use_raise(universe):
@@ -99,8 +99,12 @@ def test_bad_arguments_and_single_ticker_use_raise(universe):
         cross_section_labels(HAND, horizon=0)
     with pytest.raises(ValueError, match="cross_section_labels"):
         make_labels(universe["AAPL"], method="cross_section")
-    with pytest.raises(ValueError, match="closes"):
+    with pytest.raises(ValueError, match="bars must be a non-empty dict"):
         cross_section_labels([1, 2, 3])
+    with pytest.raises(ValueError, match="open_to_open labels need each ticker's bars"):
+        cross_section_labels(pd.DataFrame(HAND))  # a wide frame holds closes only
+    with pytest.raises(ValueError, match="open_to_open returns need the open prices"):
+        cross_section_labels(HAND)
     with pytest.raises(ValueError, match="cross_section must be one of"):
         prepare_dataset(universe, cross_section="percentile")
     with pytest.raises(ValueError, match="cross_section must be one of"):
@@ -113,6 +117,7 @@ def test_label_rule_records_the_method_and_round_trips():
     assert record["method"] == "cross_section" and record["min_tickers"] == 5
     assert LabelRule.from_dict(record) == rule
     assert "min_tickers" not in LabelRule().to_dict()  # the other methods' records are as before
+    assert record["basis"] == "open_to_open"
 
 
 # -- the future-bar test on a universe -------------------------------------------------------------
@@ -139,9 +144,10 @@ def test_changing_bars_after_d_moves_no_earlier_feature_or_label(universe, mode)
     horizon = 3
     before = prepare_dataset(universe, L, horizon, label="cross_section", cross_section=mode)
     after = prepare_dataset(changed, L, horizon, label="cross_section", cross_section=mode)
-    assert before.bounds == after.bounds
+    assert before.bounds == after.bounds and before.label_rule.basis == "open_to_open"
     calendar = np.unique(np.concatenate([b.index for b in universe.values()]))
-    last_label_date = calendar[np.searchsorted(calendar, cut, side="right") - 1 - horizon]
+    # an open-to-open label of bar t reads the open of bar t + horizon + 1: the last such bar on or before D
+    last_label_date = calendar[np.searchsorted(calendar, cut, side="right") - 1 - (horizon + 1)]
     for a, b in zip((before.train, before.val, before.test), (after.train, after.val, after.test)):
         early = a.dates <= cut
         assert early.sum() > 0 or a.name == "test"
@@ -152,8 +158,8 @@ def test_changing_bars_after_d_moves_no_earlier_feature_or_label(universe, mode)
         np.testing.assert_array_equal(a.y[labelled], b.y[labelled])
     # and changes after D do reach the later values
     assert not np.array_equal(before.test.X[:], after.test.X[:])
-    # the label function itself: nothing on or before D minus the horizon moves
-    lab_a, lab_b = (cross_section_labels(closes_of(f), horizon) for f in (universe, changed))
+    # the label function itself: nothing on or before D minus the reach moves, and the next date does
+    lab_a, lab_b = (cross_section_labels(f, horizon) for f in (universe, changed))
     pd.testing.assert_frame_equal(lab_a.loc[:last_label_date], lab_b.loc[:last_label_date])
     assert not lab_a.loc[cut:].equals(lab_b.loc[cut:])
 
@@ -189,7 +195,7 @@ def test_normalised_values_on_date_t_use_date_t_only(universe, mode):
 
 def test_prepare_dataset_windows_carry_the_functions_labels(universe):
     prepared = prepare_dataset(universe, L, horizon=2, label="cross_section")
-    expected = cross_section_labels(closes_of(universe), horizon=2)
+    expected = cross_section_labels(universe, horizon=2)
     assert prepared.label_rule.method == "cross_section" and prepared.meta["label_rule"]["method"] == "cross_section"
     assert "labels: cross_section (min_tickers 3)" in prepared.summary()
     for split in (prepared.train, prepared.val, prepared.test):
@@ -205,13 +211,15 @@ def test_dates_with_too_few_tickers_are_listed_and_their_windows_dropped(univers
     frames["YHOO"] = universe["YHOO"].loc[:"2010-06-30"]  # after it, four tickers
     prepared = prepare_dataset(frames, L, label={"method": "cross_section", "min_tickers": 5})
     assert prepared.label_rule.min_tickers == 5
-    assert all(d <= pd.Timestamp("2010-06-29") for s in (prepared.train, prepared.val, prepared.test)
+    assert all(d <= pd.Timestamp("2010-06-28") for s in (prepared.train, prepared.val, prepared.test)
                for d in s.dates)
     (note,) = prepared.notes
-    # YHOO's last bar (2010-06-30) has no forward return: from it to the others' last-but-one bar
-    thin = universe["AAPL"].loc["2010-06-30":].index[:-1]
-    assert note == (f"cross_section labels: {len(thin)} date(s) with fewer than 5 tickers (2010-06-30 .. "
-                    f"2010-12-30) get no label; windows dropped: train 0, val 0, test {4 * len(thin)}")
+    # YHOO's last two bars (2010-06-29, 06-30) have no open-to-open return (it reads the open after the next
+    # bar): from them to the others' last-but-two bar
+    thin = universe["AAPL"].loc["2010-06-29":].index[:-2]
+    assert thin[-1] == pd.Timestamp("2010-12-29")
+    assert note == (f"cross_section labels: {len(thin)} date(s) with fewer than 5 tickers (2010-06-29 .. "
+                    f"2010-12-29) get no label; windows dropped: train 0, val 0, test {4 * len(thin)}")
     assert f"note: {note}" in prepared.summary() and prepared.meta["notes"] == [note]
 
 

@@ -54,16 +54,22 @@ def test_windows_are_lazy_views_over_one_2d_array(prepared):
     np.testing.assert_array_equal(np.asarray(X)[3], X[3])
 
 
-def test_splits_are_chronological_with_the_gap(aapl):
+@pytest.mark.parametrize("basis, extra", [("open_to_open", 1), ("close_to_close", 0)])
+def test_splits_are_chronological_with_the_gap(aapl, basis, extra):
+    """The default gap is the label's reach: horizon + 1 bars for open-to-open labels (they read the open of
+    bar t+1+horizon), horizon for close-to-close ones."""
     for horizon, gap in ((1, None), (5, None), (3, 10)):
-        p = prepare_dataset(aapl.iloc[:1200], sequence_length=L, horizon=horizon, gap=gap)
-        gap = horizon if gap is None else gap
+        p = prepare_dataset(aapl.iloc[:1200], sequence_length=L, horizon=horizon, gap=gap, label_basis=basis)
+        reach = horizon + extra
+        assert p.label_rule.basis == basis and p.label_rule.reach == reach
+        gap = reach if gap is None else gap
+        assert p.gap == gap
         calendar = compute_features(aapl).index
         pos = {name: calendar.get_indexer(getattr(p, name).dates) for name in ("train", "val", "test")}
         assert pos["train"].max() + gap < pos["val"].min()
         assert pos["val"].max() + gap < pos["test"].min()
-        # purge: no training label looks at a price on or after the first validation bar
-        assert pos["train"].max() + horizon < pos["val"].min()
+        # purge: no training label reads a price on or after the first validation bar
+        assert pos["train"].max() + reach < pos["val"].min()
         assert (np.diff(pos["train"]) > 0).all()
 
 
@@ -161,8 +167,10 @@ def test_too_little_data_is_a_clear_error(aapl):
         prepare_dataset(aapl.iloc[:113], sequence_length=30)
     with pytest.raises(ValueError, match="sequence_length"):
         prepare_dataset(aapl, sequence_length=0)
-    with pytest.raises(ValueError, match="gap must be >= horizon"):
-        prepare_dataset(aapl, horizon=5, gap=2)
+    with pytest.raises(ValueError, match="gap must be >= the 6 bar"):
+        prepare_dataset(aapl, horizon=5, gap=5)  # an open-to-open label of horizon 5 reads 6 bars ahead
+    with pytest.raises(ValueError, match="gap must be >= the 5 bar"):
+        prepare_dataset(aapl, horizon=5, gap=4, label_basis="close_to_close")
 
 
 def test_meta_is_json_ready(prepared):

@@ -61,6 +61,7 @@ def test_short_frames_are_all_warmup(aapl):
 
 
 CLOSE = pd.Series([100.0, 101.0, 100.9, 100.0, 100.0, 102.0, 101.9])
+C2C = "close_to_close"  # the hand-made closes below are labelled on the close-to-close basis
 
 
 def test_class_names_in_one_place():
@@ -69,13 +70,13 @@ def test_class_names_in_one_place():
 
 def test_fixed_labels_on_a_hand_made_series():
     # forward returns: +1%, -0.099%, -0.892%, 0, +2%, -0.098%, (none)
-    labels = make_labels(pd.DataFrame({"close": CLOSE}), horizon=1, method="fixed", threshold=0.005)
+    labels = make_labels(pd.DataFrame({"close": CLOSE}), horizon=1, method="fixed", threshold=0.005, basis=C2C)
     assert labels.iloc[:-1].tolist() == [2, 1, 0, 1, 2, 1]
     assert np.isnan(labels.iloc[-1])
 
 
 def test_horizon_labels_and_the_last_horizon_rows_have_none():
-    labels = make_labels(CLOSE, horizon=2, threshold=0.005)
+    labels = make_labels(CLOSE, horizon=2, threshold=0.005, basis=C2C)
     # 2-bar returns: 100->100.9 +0.9%, 101->100 -0.99%, 100.9->100 -0.89%, 100->102 +2%, 100->101.9 +1.9%
     assert labels.iloc[:-2].tolist() == [2, 0, 0, 2, 2]
     assert labels.iloc[-2:].isna().all()
@@ -84,7 +85,7 @@ def test_horizon_labels_and_the_last_horizon_rows_have_none():
 def test_volatility_labels_use_past_sigma_only():
     rng = np.random.default_rng(0)
     close = pd.Series(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 300))))
-    labels = make_labels(close, method="volatility", threshold=0.5, vol_window=20)
+    labels = make_labels(close, method="volatility", threshold=0.5, vol_window=20, basis=C2C)
     sigma = np.log(close).diff().rolling(20).std()
     r = close.shift(-1) / close - 1
     t = 100
@@ -94,24 +95,25 @@ def test_volatility_labels_use_past_sigma_only():
     # changing bars after t+1 leaves label t unchanged
     changed = close.copy()
     changed.iloc[t + 2:] *= 2
-    assert make_labels(changed, method="volatility", threshold=0.5).iloc[:t + 1].equals(labels.iloc[:t + 1])
+    assert make_labels(changed, method="volatility", threshold=0.5, basis=C2C).iloc[:t + 1].equals(labels.iloc[:t + 1])
 
 
 def test_quantile_labels_need_edges_learned_on_training_rows():
     with pytest.raises(ValueError, match="training split"):
-        make_labels(CLOSE, method="quantile")
+        make_labels(CLOSE, method="quantile", basis=C2C)
     train_returns = (CLOSE.shift(-1) / CLOSE - 1).iloc[:4]
     rule = LabelRule(method="quantile").fit(train_returns)
     low, high = np.quantile(train_returns, [1 / 3, 2 / 3])
     assert rule.edges == pytest.approx((low, high))
-    labels = make_labels(CLOSE, method="quantile", edges=rule.edges)
+    labels = make_labels(CLOSE, method="quantile", edges=rule.edges, basis=C2C)
     # four training returns: the lowest is down, the highest up, the two at the edges flat
     order = np.argsort(train_returns.to_numpy())
     assert labels.iloc[:4].to_numpy()[order].tolist() == [0, 1, 1, 2]
     assert LabelRule.from_dict(rule.to_dict()) == rule
 
 
-@pytest.mark.parametrize("kwargs", [dict(method="nope"), dict(horizon=0), dict(threshold=-1)])
-def test_bad_label_arguments_raise(kwargs):
-    with pytest.raises(ValueError):
-        make_labels(CLOSE, **kwargs)
+@pytest.mark.parametrize("kwargs, problem", [(dict(method="nope"), "label method"), (dict(horizon=0), "horizon"),
+                                             (dict(threshold=-1), "threshold"), (dict(basis="nope"), "label basis")])
+def test_bad_label_arguments_raise(kwargs, problem):
+    with pytest.raises(ValueError, match=problem):
+        make_labels(CLOSE, **{"basis": C2C, **kwargs})
