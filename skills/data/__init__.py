@@ -1,5 +1,6 @@
 """Bars in, leak-free windows out: loading, features, labels, splits and datasets."""
 
+from .alpha158 import ALPHA158_NAMES, compute_alpha158
 from .bundled import default_data_path
 from .dataset import BATCH_BY, PreparedData, Split, prepare_dataset, prepare_walk_forward
 from .features import (
@@ -20,6 +21,7 @@ from .universe import LoadReport, Universe, load_universe
 from .windows import DateBatchDataset, WindowArray, WindowDataset, feature_windows, universe_windows
 
 __all__ = [
+    "ALPHA158_NAMES", "compute_alpha158",
     "BATCH_BY", "CLASS_NAMES", "CROSS_SECTION_MODES", "DataError", "DateBatchDataset", "FEATURE_NAMES",
     "FEATURE_SETS", "LABEL_METHODS", "PRICE_VOLUME_FEATURES", "compute_price_volume", "LabelRule", "LoadReport",
     "PreparedData", "SCALERS", "ScalerStats", "Split", "SplitBounds", "Universe", "WALK_FORWARD_MODES", "WARMUP_BARS",

@@ -8,6 +8,9 @@ The value at bar t depends on bars <= t only. ``ta`` pads the first rows of a fe
 (KST, Ichimoku, DPO) with the mean of the *whole* series, which is look-ahead; those rows and
 every other indicator's warm-up are set to NaN (the first :data:`WARMUP_BARS` rows), and
 ``tests/data/test_features.py`` proves prefix invariance for every column.
+
+Besides the indicators, a model may read Qlib's Alpha158 columns (:mod:`skills.data.alpha158`) and
+the raw price-volume columns of Alpha360-style windows (:func:`compute_price_volume`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 import pandas as pd
 from ta import momentum, trend, volatility, volume
 
+from .alpha158 import ALPHA158_NAMES, ALPHA158_WARMUP, compute_alpha158
 from .io import OHLCV_COLUMNS, DataError
 
 __all__ = ["CROSS_SECTION_MODES", "FEATURE_NAMES", "FEATURE_SETS", "PRICE_VOLUME_FEATURES", "RelativeSpec",
@@ -210,7 +214,9 @@ _PV_PRICES = ("pv_open", "pv_high", "pv_low", "pv_close", "pv_vwap")
 #: Named feature sets ``prepare_dataset(features=...)`` accepts besides a list of names.
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "indicators": FEATURE_NAMES, "price_volume": PRICE_VOLUME_FEATURES, "alpha360": PRICE_VOLUME_FEATURES,
+    "alpha158": ALPHA158_NAMES,
 }
+_KNOWN = frozenset(FEATURE_NAMES) | frozenset(PRICE_VOLUME_FEATURES) | frozenset(ALPHA158_NAMES)
 
 
 def resolve_features(features) -> list[str]:
@@ -226,7 +232,7 @@ def resolve_features(features) -> list[str]:
             raise ValueError(f"features must be a list of names or one of {tuple(FEATURE_SETS)}, got {features!r}")
         return list(FEATURE_SETS[features])
     names = [str(name) for name in features]
-    unknown = [n for n in names if n not in FEATURE_NAMES and n not in PRICE_VOLUME_FEATURES]
+    unknown = [n for n in names if n not in _KNOWN]
     if unknown:
         raise ValueError(f"unknown feature(s) {', '.join(unknown)}")
     if len(set(names)) != len(names):
@@ -254,14 +260,18 @@ def compute_price_volume(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def warmup_bars(feature_names) -> int:
-    """Rows at the start of a series without these features: :data:`WARMUP_BARS`, or 0 for ``pv_`` ones only."""
-    return WARMUP_BARS if any(n not in PRICE_VOLUME_FEATURES for n in feature_names) else 0
+    """Rows at the start of a series without these features: :data:`WARMUP_BARS` with any indicator,
+    else :data:`~skills.data.alpha158.ALPHA158_WARMUP` with any Alpha158 column, else 0 (``pv_`` ones only)."""
+    names = set(feature_names)
+    if names - set(PRICE_VOLUME_FEATURES) - set(ALPHA158_NAMES):
+        return WARMUP_BARS
+    return ALPHA158_WARMUP if names & set(ALPHA158_NAMES) else 0
 
 
 def check_cross_section(mode: str, feature_names=()) -> None:
     """Raise ValueError for an unknown cross-sectional ``mode``, or for ``rank`` / ``zscore`` with
     price-volume features (ranking raw prices across tickers means nothing; their normalisation is
-    per window, relative to its last bar)."""
+    per window, relative to its last bar). Indicators and Alpha158 columns are ratios: any mode suits them."""
     if mode not in CROSS_SECTION_MODES:
         raise ValueError(f"cross_section must be one of {CROSS_SECTION_MODES}, got {mode!r}")
     price_volume = [n for n in feature_names if n in PRICE_VOLUME_FEATURES]
@@ -272,18 +282,25 @@ def check_cross_section(mode: str, feature_names=()) -> None:
 
 
 def feature_frame(bars: pd.DataFrame, feature_names) -> pd.DataFrame:
-    """The columns ``feature_names`` of one ticker's bars: indicators (:func:`compute_features`) and
-    price-volume columns (:func:`compute_price_volume`), each computed only when asked for."""
+    """The columns ``feature_names`` of one ticker's bars: indicators (:func:`compute_features`), Alpha158
+    columns (:func:`~skills.data.alpha158.compute_alpha158`) and price-volume columns
+    (:func:`compute_price_volume`), each family computed only when one of its names is asked for.
+
+    Raises:
+        ValueError: a name none of them computes.
+    """
     names = list(feature_names)
-    parts = []
-    if any(n not in PRICE_VOLUME_FEATURES for n in names):
-        parts.append(compute_features(bars))
-    if any(n in PRICE_VOLUME_FEATURES for n in names):
-        parts.append(compute_price_volume(bars))
-    frame = parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)
-    unknown = [n for n in names if n not in frame.columns]
+    unknown = [n for n in names if n not in _KNOWN]
     if unknown:
         raise ValueError(f"unknown feature(s) {', '.join(unknown)}")
+    wanted = set(names)
+    parts = [compute(bars) for family, compute in ((FEATURE_NAMES, compute_features),
+                                                   (ALPHA158_NAMES, compute_alpha158),
+                                                   (PRICE_VOLUME_FEATURES, compute_price_volume))
+             if wanted.intersection(family)]
+    if not parts:
+        return pd.DataFrame(index=bars.index)
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)
     return frame[names]
 
 
