@@ -1,10 +1,12 @@
 """The one trainer: options, precision policy, `train`, and backup/resume of a run.
 
 `train` compiles a network and fits it; every model of the package trains through it. `TrainConfig`
-holds its options and the package's only training defaults.
+holds its options and the package's only training defaults. `RankICCallback` logs the validation split's mean
+daily rank IC after every epoch (``val_rank_ic``), which early stopping watches on a universe.
 """
 
 from skills.training.backup import TrainingBackup, TrainingError, remove_backup, run_fingerprint
+from skills.training.callbacks import RANK_IC_LOG, RankICCallback
 from skills.training.config import BATCH_BY, LR_SCHEDULES, MONITORS, OPTIMIZERS, PRECISIONS, TrainConfig
 from skills.training.precision import (
     MEASURED_PRECISION,
@@ -17,7 +19,7 @@ from skills.training.precision import (
     recurrent_dtype,
     resolve_precision,
 )
-from skills.training.trainer import TrainResult, balanced_class_weights, make_optimizer, train
+from skills.training.trainer import TrainResult, balanced_class_weights, make_optimizer, resolve_monitor, train
 
 __all__ = [
     "TrainConfig",
@@ -39,6 +41,9 @@ __all__ = [
     "balanced_class_weights",
     "make_optimizer",
     "train",
+    "resolve_monitor",
+    "RankICCallback",
+    "RANK_IC_LOG",
     "TrainingError",
     "TrainingBackup",
     "run_fingerprint",

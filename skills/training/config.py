@@ -30,7 +30,8 @@ class TrainConfig:
     These defaults are the package's only training defaults: the command line (``train`` and ``compare``)
     and ``model.fit`` take theirs from here. They are those of the main job (``python
     train_attention_lstm.py``): ``epochs`` is only an upper bound, since early stopping on the validation
-    loss ends a run sooner, so 100 leaves room without costing time; a batch of 32 windows is the seed's.
+    loss (on a universe, the validation rank IC: ``monitor``) ends a run sooner, so 100 leaves room without
+    costing time; a batch of 32 windows is the seed's.
 
     Attributes:
         epochs: int, default 100. Upper bound; early stopping usually ends sooner.
@@ -40,7 +41,7 @@ class TrainConfig:
         lr_schedule: ``"plateau"`` (default, ReduceLROnPlateau halving after patience // 2 epochs),
             ``"cosine"`` (CosineDecay over all steps) or ``"constant"``.
         clipnorm: float or None, default 1.0. Gradient norm clipping.
-        patience: int, default 5. EarlyStopping patience in epochs (best weights restored).
+        patience: int, default 5. EarlyStopping patience in epochs on ``monitor`` (best weights restored).
         class_weight: ``None`` (default) or ``"balanced"`` (sklearn ``compute_class_weight``, applied
             as per-sample weights).
         precision: one of `PRECISIONS`, default ``"auto"`` (mixed_float16 if a GPU is visible to
@@ -122,8 +123,9 @@ class TrainConfig:
 
         Returns:
             dict with ``epochs``, ``batch_size``, ``learning_rate``, ``optimizer``, ``lr_schedule``,
-            ``clipnorm``, ``patience``, ``class_weight``, ``seed``, ``batch_by``, ``monitor`` and ``n_seeds`` (precision, logging and backup
-            options are left out: the precision a run used is resolved by the trainer).
+            ``clipnorm``, ``patience``, ``class_weight``, ``seed``, ``batch_by``, ``monitor`` and ``n_seeds``
+            (precision, logging and backup options are left out: the precision a run used is resolved by the
+            trainer).
         """
         return {name: _plain(getattr(self, name)) for name in _HYPERPARAMETERS}
 

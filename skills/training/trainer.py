@@ -16,11 +16,13 @@ import numpy as np
 
 from skills._lock import exclusive_lock
 from skills.data.windows import WindowDataset
+from skills.metrics import ic_basis
 from skills.training.backup import TrainingBackup, TrainingError, all_finite, run_fingerprint
+from skills.training.callbacks import RANK_IC_LOG, RankICCallback, is_ranked_split
 from skills.training.config import TrainConfig
 from skills.training.precision import precision_scope
 
-__all__ = ["TrainResult", "balanced_class_weights", "make_optimizer", "train"]
+__all__ = ["TrainResult", "balanced_class_weights", "make_optimizer", "resolve_monitor", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,29 @@ def _labels(data):
     return data.y if hasattr(data, "y") else data[1]
 
 
+def resolve_monitor(monitor: str, validation_data) -> str:
+    """The figure early stopping, the plateau schedule and the best epoch watch, for ``TrainConfig.monitor``.
+
+    ``"auto"`` is ``"val_rank_ic"`` when ``validation_data`` is a `Split` of a universe (`skills.metrics.ic_basis`
+    of its dates is ``"daily"``: enough tickers on a typical date for a daily rank IC), else ``"val_loss"``.
+    Without validation data the loss is watched: ``"loss"``.
+
+    Raises:
+        ValueError: naming ``monitor``: ``"val_rank_ic"`` without a validation `Split` of a universe.
+    """
+    ranked = (validation_data is not None and is_ranked_split(validation_data)
+              and ic_basis(validation_data.dates) == "daily")
+    if monitor == "auto":
+        monitor = RANK_IC_LOG if ranked else "val_loss"
+    if monitor == RANK_IC_LOG and not ranked:
+        what = ("no validation windows" if validation_data is None else
+                "validation data without dates (arrays)" if not is_ranked_split(validation_data) else
+                "a validation Split with too few tickers per date for a daily rank IC")
+        raise ValueError(f"monitor={RANK_IC_LOG!r} needs a validation Split of a universe (many tickers per date); "
+                         f"got {what}: use monitor='val_loss' or 'auto'")
+    return monitor if validation_data is not None else "loss"
+
+
 class _StopOnNaN(keras.callbacks.TerminateOnNaN):
     """`TerminateOnNaN` that remembers where the loss went NaN (or inf) instead of printing it."""
 
@@ -133,19 +158,22 @@ def train(
         train_data: a training ``Split`` (``.X``, ``.y``, ``.dataset()``) or an ``(X, y)`` tuple. With
             ``config.batch_by="date"`` it (and ``validation_data``) must be a ``Split``: one batch per date.
         validation_data: a validation ``Split``, an ``(X, y)`` tuple, or None. It is the
-            time-ordered validation split that EarlyStopping and ReduceLROnPlateau watch; without
-            it they watch the training loss.
+            time-ordered validation split that EarlyStopping and ReduceLROnPlateau watch (its loss, or its mean
+            daily rank IC ``val_rank_ic`` as `resolve_monitor` chooses from ``config.monitor``); without it they
+            watch the training loss.
         config: TrainConfig or None (defaults).
         callbacks: extra Keras callbacks, run after the trainer's own.
 
     Returns:
         TrainResult with ``network`` (best weights restored), ``history`` (the Keras History, all
-        epochs of a resumed run), ``precision`` (the dtype policy used) and ``best_epoch``. The
+        epochs of a resumed run, with ``val_rank_ic`` per epoch when the rank IC is watched), ``precision``
+        (the dtype policy used) and ``best_epoch``. The
         global dtype policy is restored afterwards. A loss that becomes NaN or inf stops training:
         the best weights of the finished epochs are kept, with a warning that says where it happened.
 
     Raises:
-        ValueError: empty training data or a bad option.
+        ValueError: empty training data or a bad option (``monitor="val_rank_ic"`` without a validation
+            `Split` of a universe).
         TrainingError: the loss became NaN before any epoch finished (no weights worth keeping),
             or ``config.backup_dir`` holds a backup of a different run.
         skills._lock.LockedError: another run is training into ``config.backup_dir`` (it is locked for the
@@ -156,6 +184,7 @@ def train(
         raise ValueError("the training data holds no windows")
     if validation_data is not None and len(_labels(validation_data)) == 0:
         validation_data = None
+    monitor = resolve_monitor(config.monitor, validation_data)
     backup_lock = exclusive_lock(config.backup_dir, "training backup") if config.backup_dir else nullcontext()
     with backup_lock, precision_scope(config.precision) as precision:  # one run per backup folder at a time
         log.info("training under dtype policy %s (backend %s)", precision, keras.backend.backend())
@@ -170,22 +199,23 @@ def train(
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        monitor = "val_loss" if val_batches is not None else "loss"
+        mode = "max" if monitor == RANK_IC_LOG else "min"
+        log.info("early stopping and the best epoch watch %s (%s)", monitor,
+                 "the validation split's mean daily rank IC, higher is better" if mode == "max" else "lower is better")
         nan_guard = _StopOnNaN()
-        stopper = keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=config.patience, restore_best_weights=True, verbose=min(config.verbose, 1)
-        )
-        own = [nan_guard, stopper]
+        own = [nan_guard]
+        if monitor == RANK_IC_LOG:  # writes the figure into the logs before the callbacks that read it
+            own.append(RankICCallback(validation_data, batch_by=config.batch_by))
+        stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.patience,
+                                                restore_best_weights=True, verbose=min(config.verbose, 1))
+        own.append(stopper)
         if config.lr_schedule == "plateau":
-            own.append(
-                keras.callbacks.ReduceLROnPlateau(
-                    monitor=monitor, factor=0.5, patience=max(1, config.patience // 2), min_lr=1e-6
-                )
-            )
+            own.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5,
+                                                         patience=max(1, config.patience // 2), min_lr=1e-6))
         backup = None
         if config.backup_dir:  # after the callbacks whose counters it carries over
             backup = TrainingBackup(config.backup_dir, run_fingerprint(network, train_data, validation_data, config),
-                                    watched=own[1:], batches=train_batches)
+                                    watched=own, batches=train_batches)
             own.append(backup)
             _log_resume(backup, config)
         if config.tensorboard_dir:
