@@ -21,6 +21,7 @@ from skills.data import (
     default_data_path,
     prepare_dataset,
 )
+from skills.data.labels import LABEL_BASES
 from skills.data.universe import BAD_FILE_POLICIES, BAD_ROW_POLICIES
 from skills.models import MODEL_NAMES, model_params
 from skills.strategy import DEFAULT_CONFIDENCE, DEFAULT_REBALANCE, STRATEGIES, TOPK_MIN_TICKERS, run_backtest
@@ -171,8 +172,8 @@ def add_data_flags(p, prepare=prepare_dataset) -> None:
     add_data_path(g)
     add_loading_flags(g)
     g.add_argument("--features", default="all",
-                   help="all (the indicators), price_volume (Alpha360-style raw price-volume windows), or a "
-                        "comma-separated list of feature names")
+                   help="all (the 50 ta indicators), alpha158 (Qlib's 158 engineered factors), price_volume "
+                        "(Alpha360-style raw price-volume windows), or a comma-separated list of feature names")
     g.add_argument("--cross-section", choices=CROSS_SECTION_MODES, default=takes["cross_section"].default,
                    help="replace each feature by its rank or z-score across the tickers of the same date")
     g.add_argument("--sequence-length", type=positive_int, default=takes["sequence_length"].default,
@@ -181,6 +182,10 @@ def add_data_flags(p, prepare=prepare_dataset) -> None:
     g.add_argument("--label", choices=LABEL_METHODS, default=takes["label"].default,
                    help="fixed band, volatility-scaled band, train-split terciles, or terciles of each date's "
                         "forward returns across the tickers (cross_section: a universe)")
+    g.add_argument("--label-basis", choices=LABEL_BASES, default=takes["label_basis"].default,
+                   help="the return a label (and every IC) is taken on: open_to_open, from the open after bar t "
+                        "to the open h bars later (what an order placed on bar t's close can earn), or "
+                        "close_to_close, from bar t's close to the close h bars later")
     g.add_argument("--threshold", type=positive_float, default=None,
                    help="label band: return for 'fixed' (default 0.005), multiple of sigma for 'volatility' (0.5)")
     g.add_argument("--scaler", choices=SCALERS, default=takes["scaler"].default,

@@ -21,8 +21,8 @@ def network_options(name: str, args) -> dict:
 def prepare_options(args) -> dict:
     """The `prepare_dataset` / `prepare_walk_forward` keyword arguments the data flags set (not the fractions)."""
     return dict(sequence_length=args.sequence_length, horizon=args.horizon, label=args.label,
-                threshold=args.threshold, scaler=args.scaler, features=resolve_features(args.features),
-                cross_section=args.cross_section)
+                label_basis=args.label_basis, threshold=args.threshold, scaler=args.scaler,
+                features=resolve_features(args.features), cross_section=args.cross_section)
 
 
 def fit_options(args) -> dict:

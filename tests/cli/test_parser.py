@@ -22,6 +22,7 @@ from skills.data import (
     prepare_dataset,
     prepare_walk_forward,
 )
+from skills.data.labels import LABEL_BASES
 from skills.data.universe import BAD_FILE_POLICIES, BAD_ROW_POLICIES
 from skills.evaluation.parallel import RayOptions
 from skills.models import MODEL_NAMES, model_params
@@ -59,7 +60,8 @@ def test_choices_come_from_the_library():
                                  "--label-method": LABEL_METHODS, "--on-bad-rows": BAD_ROW_POLICIES,
                                  "--on-bad-files": BAD_FILE_POLICIES, "--cross-section": CROSS_SECTION_MODES,
                                  "--rnn-type": ("gru", "lstm"), "--base-model": ("gru", "lstm"),
-                                 "--batch-by": BATCH_BY, "--monitor": MONITORS}
+                                 "--batch-by": BATCH_BY, "--monitor": MONITORS,
+                                 "--label-basis": LABEL_BASES}
 
 
 @pytest.mark.parametrize("command", ["train", "compare"])
@@ -101,7 +103,7 @@ LIBRARY_DEFAULTS = [
                     "test_fraction": "test_fraction"}),
 ]
 DATA_PARAMETERS = ("sequence_length", "horizon", "label", "scaler", "val_fraction", "test_fraction", "cross_section",
-                   "mode")
+                   "mode", "label_basis")
 
 
 @pytest.mark.parametrize("command, function, dests", LIBRARY_DEFAULTS)
