@@ -72,6 +72,8 @@ def split_config(model: str, config: dict, fit: dict, sequence_length: int = 30)
     takes = model_params(model)
     params = {k: v for k, v in config.items() if k in takes and k != "sequence_length"}
     options = {**fit, **{k: v for k, v in config.items() if k in TRAINING_KEYS}}
+    if options.get("class_weight") == "none":  # the command line's spelling of no weighting
+        options["class_weight"] = None
     return params, options, int(config.get("sequence_length", sequence_length))
 
 

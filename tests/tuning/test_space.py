@@ -8,6 +8,7 @@ import pytest
 
 from skills.data import DataError
 from skills.models import MODEL_NAMES, make_model, model_params
+from skills.training import TrainConfig
 from skills.tuning import DEFAULT_SPACES, TRAINING_KEYS, load_space, search_space, tunable_keys
 from skills.tuning.space import default_point, to_ray
 
@@ -77,3 +78,13 @@ def test_the_default_point_is_what_train_fits_when_it_lies_in_the_space():
     narrow = search_space("lstm", {"lstm_units": {"choice": [8, 16]}, "dropout_rate": {"uniform": [0.3, 0.5]},
                                    "num_layers": 1})
     assert default_point("lstm", narrow) == (None, ["lstm_units", "dropout_rate"])
+
+
+def test_a_class_weight_of_none_in_a_space_trains_unweighted():
+    """A space may list class_weight "none" as the command line spells it: the trial fits with no weighting."""
+    from skills.tuning.objective import split_config
+
+    for value, expected in (("none", None), ("balanced", "balanced")):
+        params, options, length = split_config("lstm", {"class_weight": value, "lstm_units": 8}, {"patience": 2})
+        assert options == {"patience": 2, "class_weight": expected} and params == {"lstm_units": 8}
+        TrainConfig(**options)  # accepted by the trainer
