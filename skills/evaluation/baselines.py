@@ -1,10 +1,15 @@
-"""The baselines every model metric stands beside: one factory, one scikit-learn estimator.
+"""The baselines every model metric stands beside: one factory, scikit-learn estimators.
 
 Next-bar direction is close to a coin toss and class balance moves the floor, so a model's figures are read
 beside baselines fitted on the same training rows: the majority class (`DummyClassifier(strategy=
 "most_frequent")`), the training class prior (`strategy="prior"`, the reference for log loss) and LightGBM on
 the last bar's features. `make_baseline` returns any of them as an unfitted `LastBarClassifier`, which `clone`,
 `get_params` and `score` treat like any scikit-learn classifier and `run_backtest` trades like a model.
+
+On a universe, the baselines a quant already has are computed from the bars (`BAR_BASELINES`,
+`skills.evaluation.factors`): LightGBM on Qlib's Alpha158 features (the baseline of Qlib's tables), and the
+reversal and 20-bar momentum factors. `make_baseline` builds them too, given the bars; they predict a `Split`
+(its tickers and dates).
 
 Example:
     >>> import numpy as np
@@ -17,20 +22,27 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.dummy import DummyClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from skills.data.dataset import Split
 from skills.data.labels import CLASS_NAMES
 from skills.data.windows import feature_windows
+from skills.evaluation.factors import FACTORS, Alpha158Classifier, FactorBaseline, class_proba, fit_or_prior
 from skills.metrics import N_CLASSES, check_labels
 
-__all__ = ["BASELINES", "LastBarClassifier", "make_baseline", "majority_baseline", "prior_baseline",
-           "lightgbm_baseline", "standard_baselines"]
+__all__ = ["ALL_BASELINES", "BAR_BASELINES", "BASELINES", "UNIVERSE_BASELINES", "LastBarClassifier",
+           "make_baseline", "majority_baseline", "prior_baseline", "lightgbm_baseline", "standard_baselines"]
 
-#: The baselines `make_baseline` builds, in the order the reports show them.
+#: The baselines fitted on a fold's windows alone (no bars needed): `LastBarClassifier`s.
 BASELINES = ("majority", "prior", "lightgbm")
+#: The baselines computed from the bars: `make_baseline` and `walk_forward` need the bars for them.
+BAR_BASELINES = ("lightgbm_alpha158",) + FACTORS
+#: Every baseline `make_baseline` builds, in the order the universe tables show them.
+ALL_BASELINES = ("lightgbm_alpha158", "lightgbm", "reversal", "momentum", "majority", "prior")
+#: The baselines `skills.pipeline.compare` fits on a universe unless told otherwise.
+UNIVERSE_BASELINES = ("lightgbm_alpha158", "lightgbm", "reversal", "momentum", "majority")
 
 
 def _last_bar(X, name="X"):
@@ -93,10 +105,7 @@ class LastBarClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {len(rows)} rows but y has {len(y)}")
         if self.feature_names is not None and len(self.feature_names) != rows.shape[1]:
             raise ValueError(f"X has {rows.shape[1]} features but feature_names names {len(self.feature_names)}")
-        if len(np.unique(y)) < 2:  # LightGBM refuses a single class; every baseline's answer is this anyway
-            self.estimator_ = DummyClassifier(strategy="prior").fit(rows, y)
-        else:
-            self.estimator_ = clone(self.estimator).fit(rows, y)
+        self.estimator_ = fit_or_prior(self.estimator, rows, y)
         self.classes_ = np.arange(N_CLASSES)
         self.n_features_in_ = rows.shape[1]
         return self
@@ -115,9 +124,7 @@ class LastBarClassifier(ClassifierMixin, BaseEstimator):
         rows = _last_bar(X)
         if rows.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {rows.shape[1]} features, the baseline was fitted on {self.n_features_in_}")
-        out = np.zeros((len(rows), N_CLASSES), dtype=np.float64)
-        out[:, np.asarray(self.estimator_.classes_, dtype=np.int64)] = self.estimator_.predict_proba(rows)
-        return out
+        return class_proba(self.estimator_, rows)
 
     def predict(self, X):
         """Class ids `(n,)`: the most probable class of each row."""
@@ -137,34 +144,48 @@ class LastBarClassifier(ClassifierMixin, BaseEstimator):
                             columns=list(CLASS_NAMES))
 
 
-def make_baseline(name, *, seed=0, feature_names=None, sequence_length=1):
+def _lightgbm(seed):
+    from lightgbm import LGBMClassifier  # imported here: a slow import only the LightGBM baselines need
+
+    return LGBMClassifier(n_estimators=200, learning_rate=0.05, num_leaves=15, random_state=seed,
+                          deterministic=True, force_row_wise=True, n_jobs=2, verbose=-1)
+
+
+def make_baseline(name, *, seed=0, feature_names=None, sequence_length=1, bars=None):
     """An unfitted baseline by name.
 
     Args:
-        name (str): one of `BASELINES`: `"majority"` (the training mode on every row), `"prior"` (the training
-            class frequencies on every row) or `"lightgbm"` (200 trees, learning rate 0.05, 15 leaves,
-            deterministic, 2 threads: the same inputs and seed give the same probabilities).
+        name (str): one of `ALL_BASELINES`: `"majority"` (the training mode on every row), `"prior"` (the
+            training class frequencies on every row), `"lightgbm"` (200 trees, learning rate 0.05, 15 leaves,
+            deterministic, 2 threads: the same inputs and seed give the same probabilities) on the last bar of
+            each window; or, from the bars (`BAR_BASELINES`), `"lightgbm_alpha158"` (the same LightGBM on the
+            Alpha158 features of each window's ticker and date), `"reversal"` or `"momentum"` (the factors of
+            `skills.evaluation.factors`, learned from nothing).
         seed (int, default 0): LightGBM's `random_state`.
-        feature_names (sequence of str, optional): the feature columns, for `predict_frame`.
-        sequence_length (int, default 1): window length `predict_frame` predicts on.
+        feature_names (sequence of str, optional): the feature columns, for `predict_frame` (`BASELINES`).
+        sequence_length (int, default 1): window length `predict_frame` predicts on (`BASELINES`).
+        bars (DataFrame or dict[str, DataFrame], optional): the bars of the windows' tickers; the
+            `BAR_BASELINES` fit and predict from them.
 
     Returns:
-        LastBarClassifier: unfitted.
+        LastBarClassifier, `skills.evaluation.factors.Alpha158Classifier` or
+        `skills.evaluation.factors.FactorBaseline`: unfitted.
 
     Raises:
-        ValueError: `name` is not in `BASELINES`.
+        ValueError: `name` is not in `ALL_BASELINES`.
     """
+    if name in FACTORS:
+        return FactorBaseline(name, bars=bars)
+    if name == "lightgbm_alpha158":
+        return Alpha158Classifier(_lightgbm(seed), bars=bars)
     if name == "majority":
         estimator = DummyClassifier(strategy="most_frequent")
     elif name == "prior":
         estimator = DummyClassifier(strategy="prior")
     elif name == "lightgbm":
-        from lightgbm import LGBMClassifier  # imported here: a slow import only this baseline needs
-
-        estimator = LGBMClassifier(n_estimators=200, learning_rate=0.05, num_leaves=15, random_state=seed,
-                                   deterministic=True, force_row_wise=True, n_jobs=2, verbose=-1)
+        estimator = _lightgbm(seed)
     else:
-        raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
+        raise ValueError(f"unknown baseline {name!r}; known: {', '.join(ALL_BASELINES)}")
     return LastBarClassifier(estimator, feature_names=feature_names, sequence_length=sequence_length)
 
 

@@ -11,7 +11,12 @@ from sklearn.exceptions import NotFittedError
 from skills.data import FEATURE_NAMES, compute_features, prepare_dataset
 from skills.data.labels import CLASS_NAMES
 from skills.evaluation import (
+    ALL_BASELINES,
+    BAR_BASELINES,
     BASELINES,
+    UNIVERSE_BASELINES,
+    Alpha158Classifier,
+    FactorBaseline,
     LastBarClassifier,
     classification_metrics,
     compare,
@@ -54,8 +59,22 @@ def test_make_baseline_builds_each_baseline_unfitted():
     assert not hasattr(lgb, "estimator_") and not hasattr(lgb, "classes_") and not hasattr(lgb, "feature_names_")
     with pytest.raises(NotFittedError):
         lgb.predict_proba(np.zeros((2, len(FEATURE_NAMES))))
-    with pytest.raises(ValueError, match="unknown baseline 'oracle'.*majority, prior, lightgbm"):
+    with pytest.raises(ValueError, match="unknown baseline 'oracle'.*lightgbm_alpha158, lightgbm, reversal, "
+                                         "momentum, majority, prior"):
         make_baseline("oracle")
+
+
+def test_the_bar_baselines_are_built_by_the_same_factory_and_lead_the_universe_order(aapl):
+    assert set(ALL_BASELINES) == set(BASELINES) | set(BAR_BASELINES) and len(ALL_BASELINES) == 6
+    assert UNIVERSE_BASELINES == ("lightgbm_alpha158", "lightgbm", "reversal", "momentum", "majority")
+    bars = {"AAPL": aapl}
+    alpha = make_baseline("lightgbm_alpha158", seed=7, bars=bars)
+    assert isinstance(alpha, Alpha158Classifier) and alpha.bars is bars
+    assert alpha.estimator.get_params() == make_baseline("lightgbm", seed=7).estimator.get_params()
+    for name in ("reversal", "momentum"):
+        factor = make_baseline(name, bars=bars)
+        assert isinstance(factor, FactorBaseline) and factor.factor == name and factor.bars is bars
+        assert clone(factor).get_params()["factor"] == name
 
 
 def test_get_params_round_trips_and_clone_gives_an_unfitted_equal_estimator():
@@ -97,8 +116,9 @@ def test_lightgbm_baseline_gives_the_numbers_of_its_fixed_settings_on_real_windo
 
 
 def test_baselines_reproduce_the_readme_table_of_the_default_run(data_dir):
-    """The default `train` run's baseline columns (README), from the bundled data with seed 42."""
-    data = prepare_dataset(data_dir)
+    """The default `train` run's baseline columns (README), from the bundled data with seed 42, on the
+    close-to-close labels the README's table was measured on."""
+    data = prepare_dataset(data_dir, label_basis="close_to_close")
     results = compare(data.test.y, prior_baseline(data.train.y, len(data.test)),
                       standard_baselines(data.train.X, data.train.y, data.test.X, seed=42))
     readme = {"majority": (0.3431, 0.3333, 0.1703, 23.6770), "prior": (0.3431, 0.3333, 0.1703, 1.1886),
