@@ -204,8 +204,9 @@ def train(
                  "the validation split's mean daily rank IC, higher is better" if mode == "max" else "lower is better")
         nan_guard = _StopOnNaN()
         own = [nan_guard]
-        if monitor == RANK_IC_LOG:  # writes the figure into the logs before the callbacks that read it
-            own.append(RankICCallback(validation_data, batch_by=config.batch_by))
+        if monitor == RANK_IC_LOG:  # writes the figure into the logs before the callbacks that read it;
+            # in the validation loss's batches, so one more pass like that one's
+            own.append(RankICCallback(validation_data, batch_by=config.batch_by, batch_size=config.batch_size))
         stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.patience,
                                                 restore_best_weights=True, verbose=min(config.verbose, 1))
         own.append(stopper)

@@ -110,6 +110,16 @@ def test_auto_watches_the_rank_ic_on_a_universe_and_the_loss_on_one_ticker(unive
     assert "val_loss" in history and "val_rank_ic" not in history
 
 
+@pytest.mark.slow
+def test_a_models_history_holds_the_rank_ic_of_each_epoch(universe):
+    from skills.models import LSTMModel
+
+    model = LSTMModel(sequence_length=5, lstm_units=2).fit(universe, epochs=2, batch_size=128, verbose=0)
+    assert len(model.history_["val_rank_ic"]) == len(model.history_["val_loss"]) == 2
+    assert all(-1 <= value <= 1 for value in model.history_["val_rank_ic"])
+    assert model.metadata_["training"]["monitor"] == "auto"
+
+
 @pytest.mark.parametrize("validation", ["one_ticker", "arrays", "none"])
 def test_the_rank_ic_asked_for_without_a_universe_split_is_refused(universe, one_ticker, validation):
     val = {"one_ticker": one_ticker.val, "arrays": (np.asarray(universe.val.X), universe.val.y), "none": None}
