@@ -349,7 +349,9 @@ def prepare_dataset(data, sequence_length: int = 30, horizon: int = 1, label="fi
             volume))`` (finite on zero volume), made relative when a window is gathered; the scaler
             is then fit on the rows of the relative training windows. The names alone determine
             this, so ``feature_windows`` and a saved model's ``predict_frame`` do the same. Needs
-            ``cross_section="none"``. Lists may mix indicators and ``pv_`` columns.
+            ``cross_section="none"``. ``"alpha158"`` is Qlib's 158 engineered ratios
+            (:mod:`skills.data.alpha158`, 60-bar warm-up; any ``cross_section`` mode). Lists may mix
+            indicators, Alpha158 names and ``pv_`` columns.
         cross_section: ``"none"`` (default), ``"rank"`` or ``"zscore"``: replace each feature
             value by its rank in [0, 1] or z-score among the tickers present on the same date
             (:func:`skills.data.features.cross_section_normalise`; that date only, so causal),

@@ -48,8 +48,8 @@ def key_of(split):
 def test_the_feature_set_and_its_alias():
     assert resolve_features("price_volume") == list(PRICE_VOLUME_FEATURES) == resolve_features("alpha360")
     assert PRICE_VOLUME_FEATURES == ("pv_open", "pv_high", "pv_low", "pv_close", "pv_vwap", "pv_volume")
-    with pytest.raises(ValueError, match="alpha158"):
-        resolve_features("alpha158")
+    with pytest.raises(ValueError, match="alpha999"):
+        resolve_features("alpha999")
     with pytest.raises(ValueError, match="pv_amount"):
         resolve_features(["pv_close", "pv_amount"])
     with pytest.raises(ValueError, match="pv_close"):  # prices need the close they are divided by
