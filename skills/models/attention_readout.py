@@ -1,14 +1,16 @@
 """Read-outs of a trained network beside its probabilities: temporal attention weights and per-step outputs.
 
 Each read-out is a second ``keras.Model`` over the trained layers, from the same input to an inner output
-(built once per network, nothing retrained), run over the windows in batches like ``predict_proba``.
+(built once per network, nothing retrained), run over the windows in batches like ``predict_proba``. For a seed
+ensemble (`skills.models.ensemble`) a read-out is the mean over the members of each member's values: attention
+weights still sum to 1 over the steps, and the per-step probabilities' last step is still `predict_proba`.
 """
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 
+from skills.models import ensemble
 from skills.models.layers import TemporalAttention
 
 __all__ = ["AttentionReadout"]
@@ -62,15 +64,17 @@ class AttentionReadout:
             cached = self._readouts = (network, {})
         submodels = cached[1]
         if key not in submodels:
-            if key == "attention":
-                layers = [layer for layer in network.layers if isinstance(layer, TemporalAttention)]
-                if not layers:
-                    raise AttributeError(f"{type(self).__name__} has no temporal attention layer")
-                output = layers[-1].output[1]
-            else:
-                if "step_probs" not in [layer.name for layer in network.layers]:
-                    raise AttributeError(f"{type(self).__name__} has no per-step outputs; only the causal "
-                                         "AttentionLSTMModel(bidirectional=False) has them")
-                output = network.get_layer("step_probs").output
-            submodels[key] = keras.Model(network.inputs, output)
+            submodels[key] = ensemble.readout(network, lambda member: self._inner_output(member, key))
         return submodels[key]
+
+    def _inner_output(self, network, key):
+        """The tensor of ``network`` (one network, or one member of an ensemble) that read-out ``key`` returns."""
+        if key == "attention":
+            layers = [layer for layer in network.layers if isinstance(layer, TemporalAttention)]
+            if not layers:
+                raise AttributeError(f"{type(self).__name__} has no temporal attention layer")
+            return layers[-1].output[1]
+        if "step_probs" not in [layer.name for layer in network.layers]:
+            raise AttributeError(f"{type(self).__name__} has no per-step outputs; only the causal "
+                                 "AttentionLSTMModel(bidirectional=False) has them")
+        return network.get_layer("step_probs").output

@@ -15,12 +15,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from skills.data import CLASS_NAMES, DateBatchDataset, PreparedData, ScalerStats, Split, WindowDataset
 from skills.metrics import classification_metrics
-from skills.models import saving
+from skills.models import ensemble, saving
 from skills.models.attention_readout import AttentionReadout
 from skills.models.inference import BarPrediction
 from skills.models.layers import check_int
 from skills.models.saving import MODEL_CLASSES, ModelFileError, model_class, read_metadata
-from skills.training import TrainConfig, choose_precision, train
+from skills.training import TrainConfig, choose_precision
 
 __all__ = ["SequenceClassifier", "check_sequence_length", "ModelFileError", "read_metadata", "model_class",
            "MODEL_CLASSES"]
@@ -56,7 +56,8 @@ class SequenceClassifier(BarPrediction, AttentionReadout, ClassifierMixin, BaseE
     ``sequence_length=None`` takes the window length from the data it is fitted on (``sequence_length_``).
 
     Attributes (after ``fit`` or ``load``):
-        network_: keras.Model, windows in, ``(n, 3)`` probabilities out.
+        network_: keras.Model, windows in, ``(n, 3)`` probabilities out; for a seed ensemble (``fit(...,
+            n_seeds=N)``) one model averaging its N members' probabilities (`skills.models.ensemble`).
         sequence_length_: int, the window length the network reads (``sequence_length``, or the data's).
         feature_names_: list of str, the features the model reads, in order.
         n_features_: int.
@@ -64,7 +65,9 @@ class SequenceClassifier(BarPrediction, AttentionReadout, ClassifierMixin, BaseE
         scaler_: dict with ``kind``, ``offset``, ``scale`` (training statistics).
         metadata_: dict, the metadata record of the model file (`skills.models.saving`, format 2); its
             ``trading`` entry holds the "auto" confidence threshold chosen on the validation split, or None.
-        history_: dict of per-epoch metrics (empty after ``load``).
+        history_: dict of per-epoch metrics (empty after ``load``); for an ensemble, each epoch's mean over the
+            members still training then (`ensemble.mean_history`).
+        member_histories_: list of each member's ``history_`` (one entry for one network; empty after ``load``).
         precision_: str, the dtype policy the network was built under.
         path_: str or None, the file the model was loaded from or last saved to.
     """
@@ -98,8 +101,9 @@ class SequenceClassifier(BarPrediction, AttentionReadout, ClassifierMixin, BaseE
         check_sequence_length(self.sequence_length)
 
     # -- building and fitting -----------------------------------------------------------------
-    def _build_network(self, n_features: int, offset, scale, sequence_length=None) -> keras.Model:
-        """The network for windows of ``sequence_length`` bars (default: the model's), scaling inside."""
+    def _build_network(self, n_features: int, offset, scale, sequence_length=None, members=1) -> keras.Model:
+        """The network for windows of ``sequence_length`` bars (default: the model's), scaling inside; with
+        ``members`` > 1 the seed ensemble averaging that many networks (`skills.models.ensemble`)."""
         steps = self.sequence_length if sequence_length is None else sequence_length
         if steps is None:
             raise ValueError(f"{type(self).__name__}(sequence_length=None) takes its window length from the data "
@@ -109,7 +113,7 @@ class SequenceClassifier(BarPrediction, AttentionReadout, ClassifierMixin, BaseE
         normalize = keras.layers.Normalization(axis=-1, mean=mean, variance=variance, dtype="float32",
                                                name="normalization")
         x = normalize(inputs)
-        return keras.Model(inputs, self._network(x), name=type(self).__name__)
+        return keras.Model(inputs, ensemble.average_of_members(self._network, x, members), name=type(self).__name__)
 
     def fit(self, data_or_X, y=None, *, epochs=None, batch_size=None, validation_data=None,
             config: TrainConfig | None = None, callbacks=None, warm_start=False,
@@ -121,13 +125,17 @@ class SequenceClassifier(BarPrediction, AttentionReadout, ClassifierMixin, BaseE
                 window length must be the model's ``sequence_length``; a model built with None takes theirs.
             y: int labels ``(n,)`` in 0..2 when ``data_or_X`` is an array; None for `PreparedData`.
             epochs, batch_size, **train_options: override fields of ``config`` (``learning_rate``,
-                ``precision``, ``verbose``, ...).
+                ``precision``, ``verbose``, ``n_seeds``, ...). ``n_seeds=N`` > 1 trains N networks that differ
+                only in their seed (``seed``, ``seed + 1``, ...), each early-stopped on its own, and makes
+                ``network_`` the one model averaging their probabilities; the file records each member's
+                seed and best epoch (``metadata_["training"]["members"]``).
             validation_data: a `Split` or ``(X_val, y_val)``; default: the `PreparedData` val split
                 (none for arrays: early stopping then watches the training loss).
             config: `skills.training.TrainConfig` or None (its defaults).
             callbacks: extra Keras callbacks for ``fit``.
-            warm_start: bool, default False. Continue training the fitted (or loaded) network; the
-                features must match and the scaling learned first is kept.
+            warm_start: bool, default False. Continue training the fitted (or loaded) network (each member
+                of an ensemble, given the same ``n_seeds``); the features must match and the scaling learned
+                first is kept.
             trade_share: float in (0, 1), default 0.2. After training, the P(up) that the top
                 ``trade_share`` of the validation windows reach becomes the model's "auto" confidence
                 threshold (`saving.trading_record`, stored in ``metadata_["trading"]``; one batched
@@ -169,21 +177,21 @@ class SequenceClassifier(BarPrediction, AttentionReadout, ClassifierMixin, BaseE
             raise ValueError(f"labels must be integers in 0..{len(CLASS_NAMES) - 1}")
         build = lambda: self._initialise(  # noqa: E731
             self._build_network(len(feature_names), scaler["offset"], scaler["scale"], length))
-        if warm:
-            if feature_names != self.feature_names_:
-                raise self._error(f"warm_start needs the model's features {self.feature_names_}, got {feature_names}")
-            scaler, network = self.scaler_, self.network_
-            build = lambda: network  # noqa: E731
+        assemble = lambda: self._build_network(  # noqa: E731
+            len(feature_names), scaler["offset"], scaler["scale"], length, members=config.n_seeds)
+        if warm and feature_names != self.feature_names_:
+            raise self._error(f"warm_start needs the model's features {self.feature_names_}, got {feature_names}")
+        scaler = self.scaler_ if warm else scaler
         precision, reason = choose_precision(config.precision, type(self).__name__)  # "auto": for this network
-        result = train(build, train_data, validation, config.replace(precision=precision), callbacks=callbacks)
-        history = {k: [float(v) for v in values] for k, values in result.history.history.items()}
+        fitted = ensemble.fit_members(build, assemble, train_data, validation, config.replace(precision=precision),
+                                      callbacks=callbacks, warm_network=self.network_ if warm else None)
         params = {**self.get_params(), "sequence_length": length}  # the file records the length the network reads
         metadata = saving.make_metadata(
             type(self).__name__, params, feature_names, scaler, label_rule=label_rule, data=described,
-            training=saving.training_record(config, result.precision, result.epochs_run, reason),
+            training=saving.training_record(config, fitted.precision, fitted.epochs_run, reason, fitted.members),
         )
-        self._set_state(result.network, metadata, result.precision, path=None)
-        self.history_ = history
+        self._set_state(fitted.network, metadata, fitted.precision, path=None)
+        self.history_, self.member_histories_ = fitted.history, fitted.member_histories
         self.metadata_["trading"] = self._trading_record(validation, trade_share)
         return self
 
@@ -347,7 +355,8 @@ class SequenceClassifier(BarPrediction, AttentionReadout, ClassifierMixin, BaseE
     def load(self, path):
         """Load a model file into this object, replacing its hyperparameters and state.
 
-        The network is rebuilt under float32 and the weights are read into it (`saving.read_network`);
+        The network (a seed ensemble's members and their average, as many as the file's
+        ``training.n_seeds``) is rebuilt under float32 and the weights are read into it (`saving.read_network`);
         a format-1 file's metadata is upgraded to format 2 in `metadata_`.
 
         Returns:
@@ -369,8 +378,8 @@ class SequenceClassifier(BarPrediction, AttentionReadout, ClassifierMixin, BaseE
         except ValueError as error:
             raise ModelFileError(f"{path}: {error}") from error
         scaler = meta["scaler"]
-        network = saving.read_network(path, lambda: self._build_network(len(meta["feature_names"]), scaler["offset"],
-                                                                        scaler["scale"]))
+        network = saving.read_network(path, lambda: self._build_network(
+            len(meta["feature_names"]), scaler["offset"], scaler["scale"], members=saving.n_members(meta)))
         self._set_state(network, meta, "float32", path)
-        self.history_ = {}
+        self.history_, self.member_histories_ = {}, []
         return self

@@ -11,7 +11,8 @@ The record sits in the root attribute ``skills_metadata`` of an ``.h5`` file and
               "split_sizes": {"train": n, "val": n, "test": n},
               "cross_section": "none" | "rank" | "zscore"} or null (fitted on arrays),
      "training": {"epochs", "batch_size", "learning_rate", "optimizer", "lr_schedule", "clipnorm",
-                  "patience", "class_weight", "seed", "precision", "precision_reason", "epochs_run"},
+                  "patience", "class_weight", "seed", "batch_by", "monitor", "n_seeds", "precision",
+                  "precision_reason", "epochs_run", ["members": [{"seed", "best_epoch", "epochs_run"}, ...]]},
      "versions": {"skills", "keras", "backend"},
      "trading": {"confidence_threshold", "down_threshold", "rule": "top_share", "share", "chosen_on": "val",
                  "n_val", "val_dates": [first, last] or null} or null}
@@ -19,6 +20,11 @@ The record sits in the root attribute ``skills_metadata`` of an ``.h5`` file and
 ``trading`` holds the thresholds ``confidence_threshold="auto"`` trades at (`trading_record`), chosen on the
 validation windows the model was early-stopped on, never on its test split; a model fitted without validation
 data, or a file written before the record existed, has ``null`` there (and so no "auto" threshold).
+
+A seed ensemble (``training.n_seeds`` N > 1) stores one Keras model: the shared normalization, N nested member
+models ``member_1`` ... ``member_N`` and the average of their probabilities; ``training.members`` holds each member's
+seed, best epoch and epochs run, ``training.epochs_run`` their sum. `read_network` rebuilds those N members from the
+class and this record alone (`n_members`). A file without ``n_seeds`` (older, or format 1) holds one network.
 
 `read_metadata` checks a file without deserialising anything in it and returns this layout; a
 format-1 record (skills 0.1.0) is upgraded to it, with ``None`` for the training hyperparameters that
@@ -44,7 +50,7 @@ from skills.training import TrainConfig, precision_scope
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "MODEL_CLASSES", "ModelFileError", "model_class", "read_metadata",
     "read_network", "write_model", "make_metadata", "data_record", "training_record", "trading_record",
-    "DEFAULT_TRADE_SHARE",
+    "DEFAULT_TRADE_SHARE", "n_members",
 ]
 
 FORMAT = "skills-sequence-classifier"
@@ -112,11 +118,22 @@ def data_record(data) -> dict:
     }
 
 
-def training_record(config, precision: str, epochs_run: int, precision_reason: str | None = None) -> dict:
+def training_record(config, precision: str, epochs_run: int, precision_reason: str | None = None,
+                    members=None) -> dict:
     """The ``training`` block: `TrainConfig.hyperparameters`, the resolved precision, why it was chosen
-    (``precision_reason``: ``"asked for"``, or the measurement ``"auto"`` went by) and the epochs run."""
-    return {**config.hyperparameters(), "precision": precision, "precision_reason": precision_reason,
-            "epochs_run": int(epochs_run)}
+    (``precision_reason``: ``"asked for"``, or the measurement ``"auto"`` went by) and the epochs run; for a seed
+    ensemble also ``members``, one ``{"seed", "best_epoch", "epochs_run"}`` per member (absent for one network)."""
+    record = {**config.hyperparameters(), "precision": precision, "precision_reason": precision_reason,
+              "epochs_run": int(epochs_run)}
+    if members:
+        record["members"] = [dict(member) for member in members]
+    return record
+
+
+def n_members(meta: dict) -> int:
+    """How many networks the model of a metadata record averages: ``training.n_seeds``, 1 where not recorded."""
+    value = (meta.get("training") or {}).get("n_seeds")
+    return 1 if value is None else int(value)
 
 
 def trading_record(proba, dates=None, share=DEFAULT_TRADE_SHARE) -> dict | None:
@@ -285,6 +302,10 @@ def read_metadata(path) -> dict:
         missing = ["params.sequence_length"]
     if missing:
         raise ModelFileError(f"{path}: the skills metadata lacks {', '.join(missing)} (corrupt file)")
+    seeds = meta["training"].get("n_seeds") if isinstance(meta.get("training"), dict) else None
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+        raise ModelFileError(f"{path}: training.n_seeds must be the number of networks averaged, an integer >= 1, "
+                             f"got {seeds!r} (corrupt file)")
     name = meta.get("model_class")
     try:
         model_class(name)
