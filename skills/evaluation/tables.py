@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from skills.data.labels import CLASS_NAMES
+from skills.evaluation.baselines import ALL_BASELINES
 from skills.metrics import N_CLASSES
 
 __all__ = ["TOPK_KEYS", "format_table", "format_confusion", "format_summary_table", "text_table"]
@@ -73,6 +74,7 @@ _UNIVERSE_COLUMNS = (
     ("macro_f1", "macro-F1", 1, 3),
     ("rank_ic", "rank IC", 1, 4),
     ("rank_icir", "rank ICIR", 1, 2),
+    ("rank_ic_t", "rank IC t", 1, 2),
     ("ic", "IC", 1, 4),
     ("excess_annual_return", "top-k excess %", 100, 1),
     ("information_ratio", "IR", 1, 2),
@@ -168,8 +170,11 @@ def format_summary_table(summary):
     Rows are sorted by mean macro-F1, best first; a figure that is not defined (the baselines' trading
     columns, the majority's IC) reads `n/a`, and one defined in a single fold has no `± std`. When any row has
     a top-k figure (`walk_forward(..., topk_options=...)`, a universe) the columns are the universe's: accuracy,
-    macro-F1, daily rank IC, rank ICIR, IC, and the top-k portfolio's annualised excess return over the
-    equal-weight universe, information ratio, max drawdown and turnover; otherwise the per-ticker layout below.
+    macro-F1, daily rank IC, rank ICIR, the t-statistic of the mean daily rank IC over all test days (`rank IC
+    t`, one figure: no `±`), IC, and the top-k portfolio's annualised excess return over the equal-weight
+    universe, information ratio, max drawdown and turnover; the baselines lead, in `ALL_BASELINES` order
+    (LightGBM on Alpha158 first, then LightGBM on the last bar, reversal, momentum, majority, prior), then the
+    models by macro-F1. Otherwise the per-ticker layout below.
 
     Args:
         summary (Mapping[str, Mapping]): `walk_forward(...)["summary"]`.
@@ -194,6 +199,10 @@ def format_summary_table(summary):
         if missing:
             raise ValueError(f"summary[{name!r}] has no {missing[0]!r}")
     rows = sorted(summary.items(), key=lambda item: -(item[1]["macro_f1"].get("mean") or 0.0))
+    if universe:
+        baselines = sorted((item for item in rows if item[0] in ALL_BASELINES),
+                           key=lambda item: ALL_BASELINES.index(item[0]))
+        rows = baselines + [item for item in rows if item[0] not in ALL_BASELINES]
     cells = pd.DataFrame([[_cell(figures[key], scale, digits) for key, _, scale, digits in columns]
                           for _, figures in rows],
                          index=[str(name) for name, _ in rows], columns=[label for _, label, *_ in columns])

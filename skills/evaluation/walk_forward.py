@@ -6,7 +6,8 @@
   features, which cannot predict from one ticker's bars);
 - `walk_forward`: every model and baseline on every fold (`split_metrics` and the backtest figures: per-ticker
   `MLStrategy` backtests, or with `topk_options` the top-k portfolio, as Qlib scores a universe);
-- `summarise`: mean ± std over folds of `SUMMARY_KEYS` (as text: `skills.evaluation.tables.format_summary_table`).
+- `summarise`: mean ± std over folds of `SUMMARY_KEYS` (as text: `skills.evaluation.tables.format_summary_table`),
+  and the t-statistic of the mean daily rank IC over every fold's test days (`pooled_rank_ic`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import pandas as pd
 
 from skills.data.dataset import as_frames
 from skills.data.io import OHLCV_COLUMNS
-from skills.evaluation.baselines import BASELINES, make_baseline
+from skills.evaluation.baselines import ALL_BASELINES, BAR_BASELINES, make_baseline
 from skills.evaluation.tables import TOPK_KEYS
-from skills.metrics import mean_std, split_metrics
+from skills.metrics import mean_std, split_metrics, t_statistic
 
 __all__ = ["BACKTEST_KEYS", "FIXED_KEYS", "TOPK_KEYS", "SUMMARY_KEYS", "backtest_metrics", "topk_metrics",
-           "walk_forward", "summarise", "topk_figures"]
+           "walk_forward", "summarise", "pooled_rank_ic", "topk_figures"]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ BACKTEST_KEYS = ("sharpe", "total_return", "buy_and_hold_return", "max_drawdown"
 FIXED_KEYS = ("sharpe_at_fixed", "n_trades_at_fixed")
 #: The figures `walk_forward` summarises over folds (mean ± std), in table order.
 SUMMARY_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ic", "rank_ic", "icir", "rank_icir",
-                "sharpe", "total_return", "buy_and_hold_return", "n_trades") + FIXED_KEYS + TOPK_KEYS
+                "rank_ic_t", "sharpe", "total_return", "buy_and_hold_return", "n_trades") + FIXED_KEYS + TOPK_KEYS
 
 
 def topk_figures(metrics):
@@ -160,17 +161,19 @@ def walk_forward(folds, models, *, bars=None, baselines=("majority", "lightgbm")
 
     Each fold (e.g. from `skills.data.prepare_walk_forward`) trains a new model on its training split, with
     early stopping on its validation split, and predicts its test split, the block of dates after it; each
-    baseline (`make_baseline`) is fitted on the same training split. Everything gets `split_metrics` on that
-    block, and with `bars` a backtest on each ticker of the block (`backtest_metrics`: trading from the
-    block's first date to its last, averaged over tickers). The summary is `summarise` of the folds.
+    baseline (`make_baseline`) is fitted on the same training split (a bar baseline, `BAR_BASELINES`, reads
+    the Alpha158 features or the factor of each window's ticker and date from `bars`). Everything gets
+    `split_metrics` on that block, and with `bars` a backtest on each ticker of the block (`backtest_metrics`:
+    trading from the block's first date to its last, averaged over tickers). The summary is `summarise` of the
+    folds.
 
     Args:
         folds (sequence of PreparedData): the walk-forward folds, oldest first.
         models (Mapping[str, callable]): name -> a function returning a new, unfitted model (a
             `SequenceClassifier`), called once per fold.
         bars (DataFrame or dict[str, DataFrame], optional): the bars the folds were made from; None skips the
-            backtests (their figures are then None).
-        baselines (sequence of str, default ("majority", "lightgbm")): names from `BASELINES`.
+            backtests (their figures are then None). The `BAR_BASELINES` need them.
+        baselines (sequence of str, default ("majority", "lightgbm")): names from `ALL_BASELINES`.
         fit_options (dict, optional): keyword arguments for `model.fit` (`epochs`, `patience`, `verbose`, ...).
         backtest_options (dict, optional): keyword arguments for `run_backtest` (`confidence_threshold`, ...).
             Without a `confidence_threshold` (or with None / "auto") each model trades at the threshold it chose
@@ -192,16 +195,21 @@ def walk_forward(folds, models, *, bars=None, baselines=("majority", "lightgbm")
         and `fit_seconds`); and `summary` from `summarise`. Plain Python types.
 
     Raises:
-        ValueError: no folds, no models or baselines, an unknown baseline, or a name used twice.
+        ValueError: no folds, no models or baselines, an unknown baseline, a bar baseline without `bars`, or a
+            name used twice.
     """
     folds, models, baselines = list(folds), dict(models), list(baselines)
     if not folds:
         raise ValueError("walk_forward needs at least one fold")
     if not models and not baselines:
         raise ValueError("walk_forward needs at least one model or baseline")
-    unknown = [name for name in baselines if name not in BASELINES]
+    unknown = [name for name in baselines if name not in ALL_BASELINES]
     if unknown:
-        raise ValueError(f"unknown baseline(s) {unknown}; known: {list(BASELINES)}")
+        raise ValueError(f"unknown baseline(s) {unknown}; known: {list(ALL_BASELINES)}")
+    from_bars = [name for name in baselines if name in BAR_BASELINES]
+    if from_bars and bars is None:
+        raise ValueError(f"baseline(s) {', '.join(from_bars)} are computed from the bars: pass walk_forward(..., "
+                         "bars=...), the bars the folds were made from")
     clash = sorted(set(models) & set(baselines))
     if clash:
         raise ValueError(f"model name(s) {clash} clash with baseline names")
@@ -243,7 +251,7 @@ def fold_result(folds, index, name, make, bars, fit_options, backtest_options, t
     fold = folds[index]
     if make is None:
         baseline = make_baseline(name, seed=seed, feature_names=fold.feature_names,
-                                 sequence_length=fold.sequence_length).fit(fold.train.X, fold.train.y)
+                                 sequence_length=fold.sequence_length, bars=bars).fit(fold.train, fold.train.y)
         return _score(baseline, fold, bars, backtest_options, topk_options)
     started = time.perf_counter()
     model = make().fit(fold, **fit_options)
@@ -264,8 +272,29 @@ def _fmt(value, digits=3):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def pooled_rank_ic(results):
+    """The mean daily rank IC over the test days of all folds pooled, and its t-statistic.
+
+    Args:
+        results (sequence of dict): one model's metrics on each fold (`split_metrics` of a universe: each with
+            its ``daily`` figures).
+
+    Returns:
+        dict: ``rank_ic`` (the mean over every day with a rank IC), ``t`` (mean / std (ddof=1) * sqrt(n), as
+        `skills.metrics.t_statistic`) and ``n_dates``; the figures are None without daily figures (a monthly IC)
+        or, for ``t``, with fewer than two days or no spread.
+    """
+    days = [day["rank_ic"] for result in results if result.get("ic_basis") == "daily"
+            for day in (result.get("daily") or {}).values() if day.get("rank_ic") is not None]
+    return {"rank_ic": mean_std(days)[0], "t": t_statistic(days), "n_dates": len(days)}
+
+
 def summarise(records):
     """Mean and standard deviation (ddof=1) over folds of each of `SUMMARY_KEYS`, per model or baseline.
+
+    One figure is not a mean over folds: ``rank_ic_t``'s ``mean`` is the t-statistic of the mean daily rank IC
+    over the test days of all folds pooled (`pooled_rank_ic`; None on a monthly IC), its ``values`` each fold's
+    own t, its ``std`` None, and it adds ``n_dates``, the days pooled.
 
     Args:
         records (sequence of dict): `walk_forward(...)["folds"]`.
@@ -276,9 +305,12 @@ def summarise(records):
     """
     summary = {}
     for name in records[0]["results"]:
+        results = [record["results"][name] for record in records]
         summary[name] = {}
         for key in SUMMARY_KEYS:
-            values = [record["results"][name][key] for record in records]
+            values = [result.get(key) for result in results]  # a monthly IC has no rank_ic_t
             mean, std = mean_std(values)
             summary[name][key] = {"mean": mean, "std": std, "values": values}
+        pooled = pooled_rank_ic(results)
+        summary[name]["rank_ic_t"].update(mean=pooled["t"], std=None, n_dates=pooled["n_dates"])
     return dict(sorted(summary.items(), key=lambda item: -(item[1]["macro_f1"]["mean"] or 0.0)))

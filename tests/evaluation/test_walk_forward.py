@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from skills.data import FEATURE_NAMES
@@ -116,7 +117,8 @@ def test_walk_forward_trades_each_model_at_its_validation_threshold_and_at_0_65(
 
 
 def test_walk_forward_fold_ignores_bars_after_its_test_block(two_tickers, baseline_report):
-    """Rewriting every bar after fold 1's test block (and the bar its last label reads) changes nothing in fold 1."""
+    """Rewriting every bar after fold 1's test block (and the bars its last label reads: `LabelRule.reach`) changes
+    nothing in fold 1."""
     from skills.data import prepare_walk_forward
 
     folds, report = baseline_report
@@ -125,7 +127,7 @@ def test_walk_forward_fold_ignores_bars_after_its_test_block(two_tickers, baseli
     changed = {}
     for ticker, bars in two_tickers.items():
         bars = bars.copy()
-        later = bars.index > bars.index[bars.index.get_loc(cut) + 1]
+        later = bars.index > bars.index[bars.index.get_loc(cut) + folds[0].label_rule.reach]
         bars.loc[later, ["open", "high", "low", "close"]] *= rng.uniform(0.8, 1.2, (later.sum(), 1))
         bars.loc[later, "volume"] *= 3
         changed[ticker] = bars
@@ -248,3 +250,73 @@ def test_walk_forward_on_a_universe_gives_daily_ic_and_top_k_figures(universe_re
     table = format_summary_table(report["summary"])
     assert table.splitlines()[0].split()[:7] == ["model", "accuracy", "macro-F1", "rank", "IC", "rank", "ICIR"]
     assert "top-k excess %" in table and "turnover" in table and "Sharpe" not in table
+
+
+def test_factor_baselines_are_scored_and_traded_like_a_network(universe_report):
+    """reversal and momentum, fitted fold by fold from the bars, get the daily IC of their own probabilities and
+    the top-k portfolio of them; without the bars walk_forward refuses them."""
+    from skills.evaluation import FactorBaseline, topk_figures, topk_metrics
+    from skills.metrics import daily_ic
+
+    bars, folds, options, _ = universe_report
+    report = walk_forward(folds[:1], {}, bars=bars, baselines=("reversal", "momentum"), topk_options=options)
+    fold, results = folds[0], report["folds"][0]["results"]
+    for name in ("reversal", "momentum"):
+        proba = FactorBaseline(name, bars=bars).predict_proba(fold.test)
+        expected = daily_ic(proba, fold.test.forward_returns, fold.test.dates)
+        assert results[name]["rank_ic"] == pytest.approx(expected["rank_ic"])
+        assert results[name]["rank_ic_t"] == pytest.approx(expected["rank_ic_t"])
+        assert {key: results[name][key] for key in TOPK_KEYS} == pytest.approx(
+            topk_figures(topk_metrics(fold.test, proba, bars, **options).metrics))
+    assert report["summary"]["reversal"]["rank_ic_t"]["mean"] == pytest.approx(results["reversal"]["rank_ic_t"])
+    with pytest.raises(ValueError, match="momentum, lightgbm_alpha158 are computed from the bars"):
+        walk_forward(folds, {}, baselines=("majority", "momentum", "lightgbm_alpha158"))
+
+
+def _daily_record(values_by_fold, name="model"):
+    """walk_forward records whose one model has these daily rank ICs on each fold (one date each)."""
+    records = []
+    for number, values in enumerate(values_by_fold):
+        dates = pd.bdate_range(f"202{number}-01-01", periods=len(values))
+        result = {key: None for key in SUMMARY_KEYS}
+        result.update(macro_f1=0.3, ic_basis="daily", rank_ic=float(np.mean(values)),
+                      daily={f"{d:%Y-%m-%d}": {"ic": v, "rank_ic": v, "n": 3} for d, v in zip(dates, values)})
+        records.append({"fold": number + 1, "results": {name: result}})
+    return records
+
+
+def test_the_summary_t_pools_every_test_day_of_every_fold():
+    """Daily rank ICs 1, 0.5 in fold 1 and 0.5, 1 in fold 2: pooled, mean 0.75 and std sqrt(1/12) over 4 days,
+    t = 3 sqrt(3); a fold alone has t 3, and the mean of those would be 3, not the pooled t."""
+    from skills.evaluation import pooled_rank_ic
+
+    records = _daily_record([[1.0, 0.5], [0.5, 1.0]])
+    for record in records:
+        record["results"]["model"]["rank_ic_t"] = 3.0
+    summary = summarise(records)
+    assert summary["model"]["rank_ic_t"] == {"mean": pytest.approx(3 * np.sqrt(3)), "std": None,
+                                             "values": [3.0, 3.0], "n_dates": 4}
+    pooled = pooled_rank_ic([record["results"]["model"] for record in records])
+    assert pooled == {"rank_ic": pytest.approx(0.75), "t": pytest.approx(3 * np.sqrt(3)), "n_dates": 4}
+    # a monthly IC has no daily figures: no t
+    monthly = _daily_record([[1.0, 0.5]])
+    monthly[0]["results"]["model"]["ic_basis"] = "monthly"
+    assert summarise(monthly)["model"]["rank_ic_t"]["mean"] is None
+
+
+def test_the_universe_table_leads_with_the_baselines_in_order_and_shows_the_t():
+    universe_figures = {key: _figure([None]) for key in SUMMARY_KEYS}
+    universe_figures.update(excess_annual_return=_figure([0.01, 0.03]), rank_ic=_figure([0.01, 0.02]))
+    f1 = {"lstm": 0.40, "alstm": 0.35, "majority": 0.17, "momentum": 0.30, "reversal": 0.31, "lightgbm": 0.36,
+          "lightgbm_alpha158": 0.34}
+    summary = {name: {**universe_figures, "macro_f1": _figure([value]),
+                      "rank_ic_t": {"mean": 2.345, "std": None, "values": [1.0, 2.0], "n_dates": 400}}
+               for name, value in sorted(f1.items(), key=lambda item: -item[1])}
+    lines = format_summary_table(summary).splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["lightgbm_alpha158", "lightgbm", "reversal", "momentum",
+                                                       "majority", "lstm", "alstm"]
+    header = lines[0]
+    assert "rank ICIR  rank IC t" in header
+    assert lines[1][header.index("rank IC t"):].split()[0] == "2.35"  # one pooled figure, no ±
+    per_ticker = {name: {**figures, "excess_annual_return": _figure([None])} for name, figures in summary.items()}
+    assert [line.split()[0] for line in format_summary_table(per_ticker).splitlines()[1:]] == list(summary)
