@@ -73,6 +73,7 @@ def test_what_a_file_holds_is_checked(quick, tmp_path):
         "foreign_param": (dict(params={**quick.get_params(), "d_model": 8}), r"\['d_model'\]"),
         "no_length": (dict(params={"lstm_units": 4}), "lacks params.sequence_length"),
         "classes": (dict(class_names=["up", "down"]), "classes"),
+        "seeds": (dict(training={**quick.metadata_["training"], "n_seeds": 0}), "training.n_seeds must be .* got 0"),
     }
     for name, (changes, message) in cases.items():
         edited = tmp_path / f"{name}.h5"
