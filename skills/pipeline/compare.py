@@ -11,7 +11,7 @@ from pathlib import Path
 from skills._atomic import write_together
 from skills.data import DataError, prepare_walk_forward
 from skills.data.dataset import as_frames
-from skills.evaluation import BASELINES, walk_forward
+from skills.evaluation import ALL_BASELINES, UNIVERSE_BASELINES, walk_forward
 from skills.evaluation.tables import format_summary_table
 from skills.models import MODEL_NAMES, model_params
 from skills.pipeline.backtest import source_of, topk_rule
@@ -93,7 +93,9 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
     Args:
         data: a path as `load_bars` reads it, or bars; None: the bundled real data.
         models: architecture names (`skills.models.MODEL_NAMES`), a sequence or a comma-separated string.
-        baselines: names from `BASELINES`; None: `walk_forward`'s default. Either may be empty, not both.
+        baselines: names from `ALL_BASELINES`; None: on a universe traded top-k, `UNIVERSE_BASELINES` (LightGBM on
+            Alpha158, LightGBM on the last bar, reversal, momentum, majority), else `walk_forward`'s default
+            (majority, LightGBM). Either may be empty, not both.
         n_splits: walk-forward folds.
         strategy: ``"ml"`` or ``"topk"``; None: `default_strategy` of the tickers and the label rule.
         k, n_drop: top-k holdings and replacements per rebalance; None: `topk_defaults`.
@@ -117,10 +119,9 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
         TypeError: an unknown keyword argument.
     """
     models = _names("models", models, MODEL_NAMES, allow_empty=True)
-    if baselines is None:
-        baselines = inspect.signature(walk_forward).parameters["baselines"].default
-    baselines = _names("baselines", baselines, BASELINES, allow_empty=True)
-    if not models and not baselines:
+    if baselines is not None:
+        baselines = _names("baselines", baselines, ALL_BASELINES, allow_empty=True)
+    if not models and baselines is not None and not baselines:
         raise OptionError("{models} and {baselines} are both empty: nothing to compare", "models", "baselines")
     network, data_options, fit = route_options(options, prepare_walk_forward, "compare")
     untaken = sorted(set(network) - set().union(*(model_params(name) for name in models)))
@@ -146,6 +147,11 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
     defaults = {name: p.default for name, p in inspect.signature(prepare_walk_forward).parameters.items()}
     label = data_options.get("label", defaults["label"])
     topk = _strategy(strategy, len(tickers), label, source_of(data, bars)) == "topk"
+    if baselines is None:
+        default = inspect.signature(walk_forward).parameters["baselines"].default
+        baselines = list(UNIVERSE_BASELINES if topk else default)
+        if settings.get("baselines", baselines) is None:
+            settings = {**settings, "baselines": baselines}
     try:
         folds = prepare_walk_forward(bars, n_splits=n_splits, **data_options)
     except DataError:

@@ -13,17 +13,19 @@ from .conftest import TINY_FLAGS
 
 
 def test_baselines_alone_fold_by_fold_with_json_and_plot(aapl_file, tmp_path):
+    """One ticker: the default baselines stay the majority class and LightGBM on the last bar."""
     out, plot = tmp_path / "c.json", tmp_path / "c.png"
-    result = pipeline.compare(aapl_file, models=[], baselines=["majority"], n_splits=2, sequence_length=10,
-                              json_path=out, plot=plot)
+    result = pipeline.compare(aapl_file, models=[], n_splits=2, sequence_length=10, json_path=out, plot=plot)
     folds = result.report["folds"]
     assert [fold["fold"] for fold in folds] == [1, 2] and folds[0]["dates"]["test"][1] < folds[1]["dates"]["test"][0]
-    assert list(result.summary) == ["majority"] and result.topk is None and result.tickers == ["AAPL"]
+    assert result.baselines == ["majority", "lightgbm"]
+    assert set(result.summary) == {"majority", "lightgbm"} and result.topk is None and result.tickers == ["AAPL"]
     assert result.table() == format_summary_table(result.summary) and result.table() in result.format()
     assert "2 expanding folds, test blocks " in result.format()
     written = json.loads(out.read_text())
     assert written["summary"] == json.loads(json.dumps(result.summary))
     assert written["flags"]["n_splits"] == 2 and written["flags"]["models"] == []
+    assert written["flags"]["baselines"] == ["majority", "lightgbm"]
     assert result.files == [str(out), str(plot)] and plot.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -33,6 +35,24 @@ def test_a_universe_is_traded_top_k_with_the_strategy_defaults(universe_folder):
     assert result.topk == {"k": k, "n_drop": n_drop, "rebalance": DEFAULT_REBALANCE}
     assert f"top-k: k {k}, n_drop {n_drop}, rebalance every {DEFAULT_REBALANCE} bar(s)" in result.format()
     assert all(fold["results"]["majority"]["excess_annual_return"] is not None for fold in result.report["folds"])
+
+
+def test_a_universe_table_leads_with_lightgbm_on_alpha158_and_shows_the_factors(universe_folder):
+    from skills.data import load_universe
+
+    bars = {ticker: frame.loc["2017-03-01":] for ticker, frame in load_universe(universe_folder).items()}
+    result = pipeline.compare(bars, models="", n_splits=2, sequence_length=5, features="price_volume")
+    assert result.baselines == ["lightgbm_alpha158", "lightgbm", "reversal", "momentum", "majority"]
+    lines = result.table().splitlines()
+    assert [line.split()[0] for line in lines[1:]] == result.baselines
+    assert "rank IC t" in lines[0] and result.table() in result.format()
+    for name in ("lightgbm_alpha158", "reversal", "momentum"):
+        figures = result.summary[name]
+        assert figures["rank_ic"]["mean"] is not None and figures["excess_annual_return"]["mean"] is not None
+        assert figures["rank_ic_t"]["n_dates"] == sum(fold["results"][name]["n_dates"]
+                                                      for fold in result.report["folds"])
+    with pytest.raises(pipeline.OptionError, match="baselines must list distinct names from lightgbm_alpha158"):
+        pipeline.compare(universe_folder, models="", baselines="reversal,value", n_splits=2)
 
 
 @pytest.mark.parametrize("arguments, fragment", [
