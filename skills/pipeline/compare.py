@@ -70,7 +70,8 @@ class CompareResult:
         if self.topk is not None:
             basis = {r["ic_basis"] for fold in folds for r in fold["results"].values()}
             lines.append(f"mean ± std over folds; IC: {' / '.join(sorted(basis))} cross-sectional, score P(up) - "
-                         f"P(down); top-k: k {self.topk['k']}, n_drop {self.topk['n_drop']}, rebalance every "
+                         f"P(down); rank IC t: the mean daily rank IC over every test day of the folds, over its "
+                         f"standard error; top-k: k {self.topk['k']}, n_drop {self.topk['n_drop']}, rebalance every "
                          f"{self.topk['rebalance']} bar(s), excess over the equal-weight universe, each fold's test "
                          f"block")
         else:

@@ -46,6 +46,7 @@ def test_a_universe_table_leads_with_lightgbm_on_alpha158_and_shows_the_factors(
     lines = result.table().splitlines()
     assert [line.split()[0] for line in lines[1:]] == result.baselines
     assert "rank IC t" in lines[0] and result.table() in result.format()
+    assert "rank IC t: the mean daily rank IC over every test day of the folds" in result.format()
     for name in ("lightgbm_alpha158", "reversal", "momentum"):
         figures = result.summary[name]
         assert figures["rank_ic"]["mean"] is not None and figures["excess_annual_return"]["mean"] is not None
