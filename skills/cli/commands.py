@@ -7,7 +7,7 @@ from skills import pipeline
 from skills.cli.loading import flag_errors, load_bars
 from skills.cli.parser import check_model_path, check_output, names, ray_options
 from skills.cli.train import fit_options, network_options, prepare_options
-from skills.evaluation import BASELINES
+from skills.evaluation import ALL_BASELINES
 from skills.models import MODEL_NAMES
 from skills.pipeline.backtest import check_range
 from skills.strategy import TOPK_MIN_TICKERS
@@ -66,7 +66,7 @@ def attention(args) -> int:
 def compare(args) -> int:
     """Walk-forward: every model and baseline fold by fold, the summary table, and optionally JSON and a plot."""
     models = names("--models", args.models, MODEL_NAMES)
-    baselines = names("--baselines", args.baselines, BASELINES)
+    baselines = None if args.baselines is None else names("--baselines", args.baselines, ALL_BASELINES)
     check_output("--json", args.json, (".json",))
     check_output("--plot", args.plot)
     network = {}
@@ -81,7 +81,7 @@ def compare(args) -> int:
     settings = vars(args)  # the JSON records the flags, with the load report that loading adds to them
     bars = load_bars(args)
     with flag_errors():
-        result = pipeline.compare(bars, models=models, baselines=baselines, n_splits=args.n_splits,
+        result = pipeline.compare(bars, models=models, baselines=baselines, n_splits=args.n_splits, fold=args.fold,
                                   strategy=args.strategy, k=args.k, n_drop=args.n_drop, rebalance=args.rebalance,
                                   confidence_threshold=args.confidence_threshold, commission=args.commission,
                                   parallel=parallel, json_path=args.json, plot=args.plot, settings=settings,

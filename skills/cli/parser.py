@@ -31,7 +31,7 @@ from skills.cli.flags import (
     warn_old_spellings,
 )
 from skills.data import prepare_walk_forward
-from skills.evaluation import BASELINES, walk_forward
+from skills.evaluation import ALL_BASELINES, UNIVERSE_BASELINES, walk_forward
 from skills.models import MODEL_NAMES
 from skills.strategy import run_backtest
 from skills.tuning import METRICS as TUNE_METRICS
@@ -145,11 +145,15 @@ def _add_compare_parser(sub) -> None:
     g = compare.add_argument_group("models")
     g.add_argument("--models", default=",".join(pipeline.DEFAULT_COMPARE_MODELS),
                    help=f"comma-separated, from {', '.join(MODEL_NAMES)}")
-    g.add_argument("--baselines", default=",".join(default_of(walk_forward, "baselines")),
-                   help=f"comma-separated, from {', '.join(BASELINES)}")
+    g.add_argument("--baselines", default=None,
+                   help=f"comma-separated, from {', '.join(ALL_BASELINES)} (default: on a universe traded top-k "
+                        f"{','.join(UNIVERSE_BASELINES)}, else {','.join(default_of(walk_forward, 'baselines'))})")
     add_network_flags(g)
-    add_walk_forward_flags(compare.add_argument_group("walk-forward"), pipeline.DEFAULT_SPLITS,
-                           default_of(prepare_walk_forward, "mode"))
+    g = compare.add_argument_group("walk-forward")
+    add_walk_forward_flags(g, pipeline.DEFAULT_SPLITS, default_of(prepare_walk_forward, "mode"))
+    g.add_argument("--fold", type=positive_int, default=None,
+                   help="run only this fold (1 = the oldest) of --n-splits: screen a change on one fold, then "
+                        "confirm it on all")
     add_training_flags(compare.add_argument_group("training (each fold)"))
     g = compare.add_argument_group("backtest (each fold's test block)")
     add_strategy_flags(g, g, g, g)

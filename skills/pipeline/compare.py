@@ -59,8 +59,9 @@ class CompareResult:
         blocks = ", ".join(f"{fold['dates']['test'][0]} .. {fold['dates']['test'][1]}" for fold in folds)
         tickers = self.tickers
         where = ", ".join(tickers) if len(tickers) <= 12 else f"{len(tickers)} tickers ({', '.join(tickers[:5])}, ...)"
-        lines = [f"\nWalk-forward over {where}: {self.n_splits} {self.mode} folds, test blocks {blocks}; "
-                 f"{self.seconds / 60:.0f} min"]
+        scope = (f"{self.n_splits} {self.mode} folds" if len(folds) == self.n_splits
+                 else f"fold {folds[0]['fold']} of {self.n_splits} {self.mode} folds only")
+        lines = [f"\nWalk-forward over {where}: {scope}, test blocks {blocks}; {self.seconds / 60:.0f} min"]
         parallel = self.parallel
         if parallel is not None:
             place = (f"a local Ray, {parallel.workers} at once" if parallel.workers is not None
@@ -82,9 +83,9 @@ class CompareResult:
 
 
 def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_splits: int = DEFAULT_SPLITS,
-            strategy=None, k=None, n_drop=None, rebalance=None, confidence_threshold=None, commission=None,
-            parallel=None, json_path=None, plot=None, settings=None, on_bad_rows=None, on_bad_files=None,
-            **options) -> CompareResult:
+            fold: int | None = None, strategy=None, k=None, n_drop=None, rebalance=None, confidence_threshold=None,
+            commission=None, parallel=None, json_path=None, plot=None, settings=None, on_bad_rows=None,
+            on_bad_files=None, **options) -> CompareResult:
     """Walk-forward comparison of models beside baselines, as ``python -m skills compare``.
 
     Each of ``n_splits`` folds (`prepare_walk_forward`) fits a new model of every architecture on its past and
@@ -98,6 +99,8 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
             Alpha158, LightGBM on the last bar, reversal, momentum, majority), else `walk_forward`'s default
             (majority, LightGBM). Either may be empty, not both.
         n_splits: walk-forward folds.
+        fold: run only this fold (1-based) of the ``n_splits``, to screen a change on one fold before confirming
+            it on all; None: every fold.
         strategy: ``"ml"`` or ``"topk"``; None: `default_strategy` of the tickers and the label rule.
         k, n_drop: top-k holdings and replacements per rebalance; None: `topk_defaults`.
         rebalance: top-k rebalance every this many bars; None: `DEFAULT_REBALANCE`.
@@ -120,6 +123,8 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
         TypeError: an unknown keyword argument.
     """
     models = _names("models", models, MODEL_NAMES, allow_empty=True)
+    if fold is not None and not (isinstance(fold, int) and 1 <= fold <= n_splits):
+        raise OptionError(f"{{fold}} must be a fold number from 1 to {n_splits} (the n_splits), got {fold!r}", "fold")
     if baselines is not None:
         baselines = _names("baselines", baselines, ALL_BASELINES, allow_empty=True)
     if not models and baselines is not None and not baselines:
@@ -139,7 +144,7 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
         makers[name] = _maker(name, sequence_length, takes)
     if settings is None:
         settings = dict(data=data if data is None or isinstance(data, (str, Path)) else type(data).__name__,
-                        models=models, baselines=baselines, n_splits=n_splits, strategy=strategy, k=k,
+                        models=models, baselines=baselines, n_splits=n_splits, fold=fold, strategy=strategy, k=k,
                         n_drop=n_drop, rebalance=rebalance, confidence_threshold=confidence_threshold,
                         commission=commission, **options)
     started = time.perf_counter()
@@ -159,6 +164,8 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
         raise
     except ValueError as exc:
         raise OptionError(str(exc)) from None
+    if fold is not None:
+        folds = folds[fold - 1:fold]
     broker = {} if commission is None else {"commission": commission}
     topk_options = None
     if topk:
@@ -171,6 +178,8 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
                               parallel=parallel)
     except ConnectionError as exc:  # only Ray attaching to a cluster address raises it here
         raise OptionError(str(exc)) from None
+    if fold is not None:
+        report["folds"][0]["fold"] = fold
     seconds = time.perf_counter() - started
     result = CompareResult(report=report, models=models, baselines=baselines, tickers=tickers, n_splits=n_splits,
                            mode=data_options.get("mode", defaults["mode"]), topk=topk_options, seconds=seconds,

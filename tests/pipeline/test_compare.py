@@ -29,6 +29,16 @@ def test_baselines_alone_fold_by_fold_with_json_and_plot(aapl_file, tmp_path):
     assert result.files == [str(out), str(plot)] and plot.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_one_fold_of_n_splits_is_that_fold_of_the_full_run(aapl_file):
+    """``fold=2`` screens the second fold alone: the same dates and figures as the second fold of the full run."""
+    full = pipeline.compare(aapl_file, models=[], baselines="majority", n_splits=3, sequence_length=10)
+    alone = pipeline.compare(aapl_file, models=[], baselines="majority", n_splits=3, sequence_length=10, fold=2)
+    (record,) = alone.report["folds"]
+    assert record["fold"] == 2 and record["dates"] == full.report["folds"][1]["dates"]
+    assert record["results"] == full.report["folds"][1]["results"]
+    assert "fold 2 of 3 expanding folds only" in alone.format()
+
+
 def test_a_universe_is_traded_top_k_with_the_strategy_defaults(universe_folder):
     result = pipeline.compare(universe_folder, models="", baselines="majority", n_splits=2, sequence_length=10)
     k, n_drop = topk_defaults(10)
@@ -63,6 +73,7 @@ def test_a_universe_table_leads_with_lightgbm_on_alpha158_and_shows_the_factors(
     (dict(models=["transformer"], d_model=6, num_heads=4), "must be a multiple of `num_heads`"),
     (dict(models=["lstm"], strategy="topk"), "strategy topk needs several tickers"),
     (dict(models=["lstm"], json_path="{tmp}/out"), "json_path must end in a suffix"),
+    (dict(models=["lstm"], fold=3), "fold must be a fold number from 1 to 2"),
 ])
 def test_bad_arguments_are_option_errors_and_nothing_is_written(aapl_file, tmp_path, arguments, fragment):
     arguments = {key: value.replace("{tmp}", str(tmp_path)) if isinstance(value, str) else value
