@@ -2,6 +2,8 @@
 
 ``make_model(name, **params)`` builds an unfitted model by architecture name (`MODEL_NAMES`);
 ``load_model(path)`` reads a file's metadata and returns an instance of the class that saved it.
+``model.fit(data, n_seeds=N)`` trains a seed ensemble of N networks, one model averaging their probabilities and
+saved as one file (`skills.models.ensemble`).
 """
 
 from skills.models.alstm import ALSTMModel

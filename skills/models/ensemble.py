@@ -25,7 +25,7 @@ import numpy as np
 from skills.training import precision_scope, train
 
 __all__ = ["MEMBER_PREFIX", "Fitted", "average_of_members", "fit_members", "mean_history", "member_config",
-           "member_networks", "n_members", "readout"]
+           "member_layers", "member_networks", "n_members", "readout"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,26 @@ def readout(network, pick) -> keras.Model:
     normalized = network.get_layer(_NORMALIZATION).output
     values = [keras.Model(member.inputs, pick(member))(normalized) for member in members]
     return keras.Model(network.inputs[0], keras.layers.Average(dtype="float32", name="member_mean")(values))
+
+
+def member_layers(network, name: str) -> list:
+    """For each member (or the one network): ``(encoder, layer)``, its layer called ``name`` and a model from the
+    raw windows to that layer's input, so a caller can call the layer itself (e.g. with
+    ``return_attention_scores=True``) and average what the members give.
+
+    Raises:
+        ValueError: a member without a layer called ``name``.
+    """
+    members = _members(network)
+    if not members:
+        layer = network.get_layer(name)
+        return [(keras.Model(network.inputs[0], layer.input), layer)]
+    normalized = network.get_layer(_NORMALIZATION).output
+    found = []
+    for member in members:
+        layer = member.get_layer(name)
+        found.append((keras.Model(network.inputs[0], keras.Model(member.inputs, layer.input)(normalized)), layer))
+    return found
 
 
 def member_config(config, index: int):

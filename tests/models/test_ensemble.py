@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from skills.models import AttentionLSTMModel, LSTMModel, ModelFileError, load_model, read_metadata
-from skills.models.ensemble import mean_history, member_config, member_networks, n_members
+from skills.models.ensemble import mean_history, member_config, member_layers, member_networks, n_members
 from skills.training import TrainConfig, train
 
 from .conftest import SEQUENCE_LENGTH
@@ -141,6 +141,10 @@ def test_read_outs_are_the_mean_of_the_members(trio, small_data):
     np.testing.assert_allclose(every, np.mean([m.get_attention_weights(X, all_steps=True) for m in alone], axis=0),
                                atol=1e-6)
     np.testing.assert_allclose(every[:, -1, :], weights, atol=1e-6)
+    parts = member_layers(ensemble.network_, "attention")  # each member's own layer, called directly
+    assert len(parts) == 2 and parts[0][1] is not parts[1][1]
+    each = [keras.ops.convert_to_numpy(layer(encoder(X), return_attention_scores=True)[1]) for encoder, layer in parts]
+    np.testing.assert_allclose(np.mean(each, axis=0), every, atol=1e-6)
     steps = ensemble.predict_proba_steps(X)
     np.testing.assert_allclose(steps, np.mean([m.predict_proba_steps(X) for m in alone], axis=0), atol=1e-6)
     np.testing.assert_allclose(steps[:, -1, :], ensemble.predict_proba(X), atol=1e-6)
