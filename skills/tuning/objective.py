@@ -25,6 +25,7 @@ import numpy as np
 from skills.data import prepare_walk_forward
 from skills.metrics import split_metrics
 from skills.models import make_model, model_params
+from skills.training import RANK_IC_LOG
 from skills.tuning.space import TRAINING_KEYS
 
 __all__ = ["METRICS", "Setup", "final_slot", "split_config", "run_trial"]
@@ -90,8 +91,11 @@ class _EpochReport(keras.callbacks.Callback):
         self.fold, self.finished, self.report = fold, finished, report
 
     def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
         if self.setup.metric == "log_loss":
-            value = float((logs or {}).get("val_loss", np.nan))
+            value = float(logs.get("val_loss", np.nan))
+        elif self.setup.metric == "rank_ic" and RANK_IC_LOG in logs:  # the trainer's early stopping scored it
+            value = float(logs[RANK_IC_LOG])
         else:
             value = _val_figure(self.estimator, self.model, self.split, self.setup.metric)
         self.report(slot=self.fold * self.setup.epochs + epoch + 1, current=value, finished=self.finished,
