@@ -17,6 +17,7 @@ from keras import ops
 
 from skills.data import DateBatchDataset, PreparedData, Split
 from skills.models.base import SequenceClassifier
+from skills.models.ensemble import member_layers
 from skills.models.layers import check_int, check_rate
 from skills.models.saving import ModelFileError, model_class, read_metadata
 from skills.models.zoo_layers import check_rnn_type, recurrent_stack
@@ -223,7 +224,8 @@ class GATsModel(SequenceClassifier):
 
         Returns:
             dict from date to the weights of that date's stocks, in the order ``DateBatchDataset``
-            gives them (by ticker for a `Split`); row i sums to 1.
+            gives them (by ticker for a `Split`); row i sums to 1. For a seed ensemble, the mean over
+            its members of each member's weights.
         """
         self._check_fitted()
         tickers = None
@@ -232,12 +234,12 @@ class GATsModel(SequenceClassifier):
         X = self._check_windows(X)
         if dates is None:
             raise ValueError("get_graph_attention needs the dates: pass a Split or dates=")
-        layer = self.network_.get_layer("graph_attention")
-        encoder = keras.Model(self.network_.inputs[0], layer.input)  # the trained layers, nothing retrained
+        parts = member_layers(self.network_, "graph_attention")  # the trained layers, nothing retrained
         batches = DateBatchDataset(X, dates=dates, tickers=tickers)
         weights = {}
         for index in range(len(batches)):
-            hidden = encoder(np.asarray(batches[index][0], dtype="float32"))
-            weights[batches.batch_date(index)] = ops.convert_to_numpy(
-                layer(hidden, return_attention_scores=True)[1]).astype(np.float32)
+            windows = np.asarray(batches[index][0], dtype="float32")
+            each = [ops.convert_to_numpy(layer(encoder(windows), return_attention_scores=True)[1])
+                    for encoder, layer in parts]  # one per member of a seed ensemble
+            weights[batches.batch_date(index)] = np.mean(each, axis=0).astype(np.float32)
         return weights

@@ -245,14 +245,20 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
 
 
 def remove_backup(backup_dir) -> bool:
-    """Delete a `TrainingBackup` folder (only the files a backup writes; the folder if then empty).
+    """Delete a `TrainingBackup` folder (only the files a backup writes; the folder if then empty), and the
+    ``member-K`` backups of a seed ensemble's members inside it.
 
     Returns:
         bool, whether a backup was there.
     """
     folder = Path(backup_dir)
+    members = sorted(folder.glob("member-*")) if folder.is_dir() else []  # a seed ensemble backs up each member
+    removed = [remove_backup(member) for member in members if member.is_dir()]
     if not (folder / _STATE_FILE).is_file():
-        return False
+        if any(removed):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        return any(removed)
     for path in folder.iterdir():
         if path.name == _STATE_FILE or path.name.startswith(("epoch-", "best-", ".epoch-", ".best-", ".state.")):
             path.unlink(missing_ok=True)

@@ -202,3 +202,14 @@ def test_a_gats_ensemble_batches_by_date_and_round_trips(data_dir, tmp_path):
     np.testing.assert_allclose(proba, np.mean(members, axis=0), atol=1e-6)
     loaded = load_model(model.save(tmp_path / "gats.h5"))
     np.testing.assert_array_equal(loaded.predict_proba(data.test), proba)
+    # the graph attention of the ensemble is the mean of its members' (each a GATs alone on the same file's layers)
+    attention = model.get_graph_attention(data.test)
+    day = data.test.dates[0]
+    each = []
+    for k in (1, 2):
+        alone = GATsModel(sequence_length=8, hidden_size=4, num_layers=1, dropout_rate=0.0)
+        alone.fit(data, epochs=1, verbose=0, seed=SEED + k - 1)
+        each.append(alone.get_graph_attention(data.test)[day])
+    assert not np.allclose(each[0], each[1])
+    np.testing.assert_allclose(attention[day], np.mean(each, axis=0), atol=1e-5)
+    np.testing.assert_allclose(loaded.get_graph_attention(data.test)[day], attention[day], atol=1e-6)

@@ -87,3 +87,19 @@ def test_another_runs_or_a_damaged_backup_is_refused(small, tmp_path, data_dir):
     unrelated.mkdir()
     (unrelated / "keep.txt").write_text("mine")
     assert not remove_backup(unrelated) and (unrelated / "keep.txt").exists()  # only ever deletes a backup
+
+
+def test_remove_backup_removes_the_member_backups_of_a_seed_ensemble(tmp_path):
+    """`fit(n_seeds=N, backup_dir=d)` backs each member up into d/member-K; removing d removes them all, and only
+    the files a backup writes (a file of the user's in a member folder stays, and so does that folder)."""
+    backup = tmp_path / "m.backup"
+    for k in (1, 2):
+        member = backup / f"member-{k}"
+        member.mkdir(parents=True)
+        (member / "state.json").write_text("{}")
+        (member / "epoch-3.weights.h5").write_bytes(b"w")
+    (backup / "member-2" / "notes.txt").write_text("mine")
+    assert remove_backup(backup)
+    assert not (backup / "member-1").exists() and (backup / "member-2" / "notes.txt").exists()
+    assert sorted(p.name for p in (backup / "member-2").iterdir()) == ["notes.txt"]
+    assert not remove_backup(backup)  # nothing of a backup left
