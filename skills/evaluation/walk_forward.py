@@ -257,7 +257,7 @@ def fold_result(folds, index, name, make, bars, fit_options, backtest_options, t
     model = make().fit(fold, **fit_options)
     fit_seconds = time.perf_counter() - started
     return {**_score(model, fold, bars, backtest_options, topk_options),
-            "epochs_run": len(getattr(model, "history_", {}).get("loss", [])),
+            "epochs_run": int(model.metadata_["training"]["epochs_run"]),  # a seed ensemble: its members' sum
             "fit_seconds": round(fit_seconds, 1)}
 
 

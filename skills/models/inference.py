@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from skills.data import (
+    ALPHA158_NAMES,
     CLASS_NAMES,
     FEATURE_NAMES,
     PRICE_VOLUME_FEATURES,
@@ -109,8 +110,8 @@ class BarPrediction:
         return (self.metadata_.get("data") or {}).get("cross_section", "none")
 
     def _check_computable(self, columns, source) -> None:
-        """Every model feature is an indicator or price-volume column skills computes, or one of ``columns``."""
-        known = set(FEATURE_NAMES) | set(PRICE_VOLUME_FEATURES) | set(columns)
+        """Every model feature is an indicator, Alpha158 or price-volume column skills computes, or in ``columns``."""
+        known = set(FEATURE_NAMES) | set(PRICE_VOLUME_FEATURES) | set(ALPHA158_NAMES) | set(columns)
         unknown = [f for f in self.feature_names_ if f not in known]
         if unknown:
             raise self._error(f"the data cannot provide the model's features: {source} lacks {', '.join(unknown)} "

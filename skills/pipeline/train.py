@@ -112,7 +112,8 @@ class TrainResult:
 
     @property
     def epochs_run(self) -> int:
-        return len(self.model.history_.get("loss", []))
+        """Epochs trained (summed over the members of a seed ensemble)."""
+        return int(self.model.metadata_["training"]["epochs_run"])
 
     def table(self) -> str:
         """The model beside its baselines on the test split (`format_table`)."""
@@ -215,7 +216,7 @@ def _train(data, name, model_path, resume, network, data_options, fit, extra) ->
         topk = dict(zip(("k", "n_drop"), topk_defaults(len(frames))), rebalance=DEFAULT_REBALANCE)
     results = score_on_test(model, prepared_data, name=name, seed=config.seed, bars=frames, topk_options=topk)
     scored = time.perf_counter()
-    epochs_run = len(model.history_.get("loss", []))
+    epochs_run = int(model.metadata_["training"]["epochs_run"])  # a seed ensemble: all its members' epochs
     timings = {"prepare_s": round(prepared - started, 2), "train_s": round(trained - prepared, 2),
                "score_test_s": round(scored - trained, 2), "total_s": round(scored - started, 2),
                "epochs_run": epochs_run,
