@@ -15,13 +15,13 @@ from skills import pipeline
 from skills.data import (
     BATCH_BY,
     CROSS_SECTION_MODES,
+    LABEL_BASES,
     LABEL_METHODS,
     SCALERS,
     WALK_FORWARD_MODES,
     default_data_path,
     prepare_dataset,
 )
-from skills.data.labels import LABEL_BASES
 from skills.data.universe import BAD_FILE_POLICIES, BAD_ROW_POLICIES
 from skills.models import MODEL_NAMES, model_params
 from skills.strategy import DEFAULT_CONFIDENCE, DEFAULT_REBALANCE, STRATEGIES, TOPK_MIN_TICKERS, run_backtest

@@ -14,7 +14,15 @@ from .features import (
     cross_section_normalise,
 )
 from .io import DataError, load_ohlcv
-from .labels import CLASS_NAMES, LABEL_METHODS, LabelRule, cross_section_labels, forward_return, make_labels
+from .labels import (
+    CLASS_NAMES,
+    LABEL_BASES,
+    LABEL_METHODS,
+    LabelRule,
+    cross_section_labels,
+    forward_return,
+    make_labels,
+)
 from .scaling import SCALERS, ScalerStats
 from .splits import WALK_FORWARD_MODES, SplitBounds, chronological_bounds, walk_forward_bounds
 from .universe import LoadReport, Universe, load_universe
@@ -23,7 +31,8 @@ from .windows import DateBatchDataset, WindowArray, WindowDataset, feature_windo
 __all__ = [
     "ALPHA158_NAMES", "compute_alpha158",
     "BATCH_BY", "CLASS_NAMES", "CROSS_SECTION_MODES", "DataError", "DateBatchDataset", "FEATURE_NAMES",
-    "FEATURE_SETS", "LABEL_METHODS", "PRICE_VOLUME_FEATURES", "compute_price_volume", "LabelRule", "LoadReport",
+    "FEATURE_SETS", "LABEL_BASES", "LABEL_METHODS", "PRICE_VOLUME_FEATURES", "compute_price_volume", "LabelRule",
+    "LoadReport",
     "PreparedData", "SCALERS", "ScalerStats", "Split", "SplitBounds", "Universe", "WALK_FORWARD_MODES", "WARMUP_BARS",
     "WindowArray", "WindowDataset", "chronological_bounds", "compute_features", "cross_section_labels",
     "cross_section_normalise", "default_data_path", "feature_windows", "forward_return", "load_ohlcv",
