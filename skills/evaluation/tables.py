@@ -67,6 +67,7 @@ _SUMMARY_COLUMNS = (
     ("n_trades", "trades", 1, 1),
     ("sharpe_at_fixed", "Sharpe@0.65", 1, 2),
     ("n_trades_at_fixed", "trades@0.65", 1, 1),
+    ("val_macro_f1", "val macro-F1", 1, 3),
 )
 # the universe layout: Qlib's figures (daily rank IC, its ICIR, the top-k portfolio) beside the classification
 _UNIVERSE_COLUMNS = (
@@ -80,6 +81,7 @@ _UNIVERSE_COLUMNS = (
     ("information_ratio", "IR", 1, 2),
     ("topk_max_drawdown", "max DD %", 100, 1),
     ("turnover", "turnover", 1, 2),
+    ("val_rank_ic", "val rank IC", 1, 4),
 )
 
 

@@ -24,8 +24,8 @@ from skills.evaluation.baselines import ALL_BASELINES, BAR_BASELINES, make_basel
 from skills.evaluation.tables import TOPK_KEYS
 from skills.metrics import mean_std, split_metrics, t_statistic
 
-__all__ = ["BACKTEST_KEYS", "FIXED_KEYS", "TOPK_KEYS", "SUMMARY_KEYS", "backtest_metrics", "topk_metrics",
-           "walk_forward", "summarise", "pooled_rank_ic", "topk_figures"]
+__all__ = ["BACKTEST_KEYS", "FIXED_KEYS", "TOPK_KEYS", "SUMMARY_KEYS", "VALIDATION_KEYS", "backtest_metrics",
+           "topk_metrics", "walk_forward", "summarise", "pooled_rank_ic", "topk_figures"]
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,11 @@ BACKTEST_KEYS = ("sharpe", "total_return", "buy_and_hold_return", "max_drawdown"
 #: threshold each model chose on its validation split (the default, ``confidence_threshold=None``).
 FIXED_KEYS = ("sharpe_at_fixed", "n_trades_at_fixed")
 #: The figures `walk_forward` summarises over folds (mean ± std), in table order.
+#: The figures of each fold's validation split, beside the test block's: the ones to choose a model or setting by.
+VALIDATION_KEYS = ("val_macro_f1", "val_rank_ic")
 SUMMARY_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ic", "rank_ic", "icir", "rank_icir",
-                "rank_ic_t", "sharpe", "total_return", "buy_and_hold_return", "n_trades") + FIXED_KEYS + TOPK_KEYS
+                "rank_ic_t", "sharpe", "total_return", "buy_and_hold_return", "n_trades") + FIXED_KEYS + TOPK_KEYS \
+    + VALIDATION_KEYS
 
 
 def topk_figures(metrics):
@@ -125,13 +128,22 @@ def topk_metrics(split, proba, bars, **options):
     return run_backtest(None, feeds, strategy="topk", **options)
 
 
+def _validation_figures(predictor, val):
+    """`VALIDATION_KEYS` of the fold's validation split (what a choice between models may read; the test block's
+    figures may not), None without validation windows."""
+    if len(val) == 0:
+        return dict.fromkeys(VALIDATION_KEYS)
+    figures = split_metrics(val, predictor.predict_proba(val))
+    return {key: figures[key.removeprefix("val_")] for key in VALIDATION_KEYS}
+
+
 def _score(predictor, fold, bars, backtest_options, topk_options=None):
     """`split_metrics` on the fold's test split, plus the backtest over its block (None figures without bars):
     per-ticker `MLStrategy` backtests, or the top-k portfolio when `topk_options` is not None."""
     test = fold.test
     proba = predictor.predict_proba(test)  # a Split: a graph network (gats) groups it by date
-    metrics = {**split_metrics(test, proba), **dict.fromkeys(BACKTEST_KEYS), **dict.fromkeys(TOPK_KEYS),
-               **dict.fromkeys(FIXED_KEYS)}
+    metrics = {**split_metrics(test, proba), **_validation_figures(predictor, fold.val),
+               **dict.fromkeys(BACKTEST_KEYS), **dict.fromkeys(TOPK_KEYS), **dict.fromkeys(FIXED_KEYS)}
     if bars is None:
         return {**metrics, "backtest": {}}
     if topk_options is not None:

@@ -93,7 +93,7 @@ def test_compare_missing_or_too_short_data(tmp_path, aapl, capsys):
     aapl.iloc[-60:][["open", "high", "low", "close", "volume"]].to_csv(short)
     assert main(["compare", "--data-path", str(short), "--models", "lstm", *TINY,
                  "--json", str(tmp_path / "c.json")]) == 2
-    assert "SHORT.csv: 60 bars give no labelled window (need at least 91" in _error_line(capsys)
+    assert "SHORT.csv: 60 bars give no labelled window (need at least 92" in _error_line(capsys)
     assert [p.name for p in tmp_path.iterdir()] == ["SHORT.csv"]
 
 

@@ -184,7 +184,7 @@ def test_format_summary_table_rows_sorted_by_macro_f1_with_mean_and_std():
     lines = table.splitlines()
     assert lines[0].split() == ["model", "accuracy", "balanced", "acc", "macro-F1", "log", "loss", "IC", "ICIR",
                                 "Sharpe", "return", "%", "B&H", "return", "%", "trades", "Sharpe@0.65",
-                                "trades@0.65"]
+                                "trades@0.65", "val", "macro-F1"]
     assert [line.split()[0] for line in lines[1:]] == ["lightgbm", "majority"]
     lightgbm, majority = (line.split() for line in lines[1:])
     assert lightgbm[3] == "0.370±0.014" and lightgbm[7] == "0.80"  # one fold: no ± std
@@ -207,11 +207,11 @@ def test_format_summary_table_keeps_the_readme_layout():
                              icir={"mean": icir, "std": icir_sd}, total_return={"mean": ret, "std": ret_sd})
     assert format_summary_table(summary) == (
         "model        accuracy  balanced acc     macro-F1  log loss   IC       ICIR  Sharpe   return %  "
-        "B&H return %  trades  Sharpe@0.65  trades@0.65\n"
+        "B&H return %  trades  Sharpe@0.65  trades@0.65  val macro-F1\n"
         "lightgbm  0.386±0.027           n/a  0.323±0.017       n/a  n/a  0.33±0.12     n/a  33.9±44.3"
-        "           n/a     n/a          n/a          n/a\n"
+        "           n/a     n/a          n/a          n/a           n/a\n"
         "lstm      0.400±0.016           n/a  0.315±0.013       n/a  n/a  0.43±0.17     n/a    0.0±0.0"
-        "           n/a     n/a          n/a          n/a")
+        "           n/a     n/a          n/a          n/a           n/a")
 
 
 # -- a universe: daily rank IC and the top-k portfolio ----------------------------------------------------------
@@ -243,6 +243,10 @@ def test_walk_forward_on_a_universe_gives_daily_ic_and_top_k_figures(universe_re
         proba = make_baseline("lightgbm", feature_names=fold.feature_names, sequence_length=fold.sequence_length) \
             .fit(fold.train.X, fold.train.y).predict_proba(fold.test.X)
         assert lgb["rank_ic"] == pytest.approx(daily_ic(proba, fold.test.forward_returns, fold.test.dates)["rank_ic"])
+        val_proba = make_baseline("lightgbm").fit(fold.train.X, fold.train.y).predict_proba(fold.val.X)
+        assert lgb["val_rank_ic"] == pytest.approx(  # the figure to choose by: the validation split's, not the test's
+            daily_ic(val_proba, fold.val.forward_returns, fold.val.dates)["rank_ic"])
+        assert lgb["val_rank_ic"] != pytest.approx(lgb["rank_ic"])
         assert {key: lgb[key] for key in TOPK_KEYS} == pytest.approx(
             topk_figures(topk_metrics(fold.test, proba, bars, **options).metrics))
         assert all(lgb[key] is None for key in ("sharpe", "n_trades"))  # no per-ticker backtests
