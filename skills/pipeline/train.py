@@ -129,6 +129,9 @@ class TrainResult:
         lines = [f"\nTest split: {len(test)} windows, {test.dates.min().date()} .. {test.dates.max().date()} "
                  f"({_tickers(self.data.tickers)}); {self.epochs_run} epochs in {self.timings['train_s']:.0f} s, "
                  f"precision {self.precision}"]
+        rule = self.data.label_rule
+        lines.append(f"labels: {rule.method}, horizon {rule.horizon}, on {rule.basis.replace('_', '-')} returns "
+                     f"(the IC too)")
         if self.topk is not None:
             lines.append(f"on the test split's {self.n_tickers} tickers: IC of P(up) - P(down) per date across the "
                          f"tickers (mean over dates); top-k: k {self.topk['k']}, n_drop {self.topk['n_drop']}, "

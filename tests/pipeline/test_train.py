@@ -44,6 +44,7 @@ def test_format_is_the_table_and_confusion_of_the_results(trained):
     assert result.table() in text and result.confusion() in text
     first = text.splitlines()[1]
     assert first.startswith(f"Test split: {len(result.data.test)} windows, ") and "(AAPL); 1 epochs in " in first
+    assert text.splitlines()[2] == "labels: fixed, horizon 1, on open-to-open returns (the IC too)"
     assert text.endswith(f"wrote {folder / 'tiny.h5'}, {folder / 'tiny.report.json'}, {folder / 'tiny.curves.png'}, "
                          f"{folder / 'tiny.confusion.png'}")
     accuracy = result.results["attention_lstm"]["accuracy"]
