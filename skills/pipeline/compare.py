@@ -44,6 +44,7 @@ class CompareResult:
     seconds: float
     parallel: object = None
     files: list = field(default_factory=list)
+    basis: str = "open_to_open"
 
     @property
     def summary(self) -> dict:
@@ -78,6 +79,7 @@ class CompareResult:
         else:
             lines.append("mean ± std over folds; backtest figures: each fold's mean over its tickers, trading its "
                          "test block")
+        lines.append(f"labels and IC on {self.basis.replace('_', '-')} returns")
         lines.append(self.table())
         return "\n".join(lines)
 
@@ -175,7 +177,7 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
         report = walk_forward(folds, makers, bars=bars, baselines=baselines, fit_options={**fit, "verbose": 0},
                               backtest_options=dict(confidence_threshold=confidence_threshold, **broker),
                               topk_options=topk_options, seed=fit.get("seed", TrainConfig().seed),
-                              parallel=parallel)
+                              parallel=parallel, basis=folds[0].label_rule.basis)
     except ConnectionError as exc:  # only Ray attaching to a cluster address raises it here
         raise OptionError(str(exc)) from None
     if fold is not None:
@@ -183,7 +185,7 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
     seconds = time.perf_counter() - started
     result = CompareResult(report=report, models=models, baselines=baselines, tickers=tickers, n_splits=n_splits,
                            mode=data_options.get("mode", defaults["mode"]), topk=topk_options, seconds=seconds,
-                           parallel=parallel)
+                           parallel=parallel, basis=folds[0].label_rule.basis)
     writers = {}
     if json_path is not None:
         payload = {"flags": settings, "seconds": round(seconds, 1), **report}

@@ -22,6 +22,7 @@ def test_baselines_alone_fold_by_fold_with_json_and_plot(aapl_file, tmp_path):
     assert set(result.summary) == {"majority", "lightgbm"} and result.topk is None and result.tickers == ["AAPL"]
     assert result.table() == format_summary_table(result.summary) and result.table() in result.format()
     assert "2 expanding folds, test blocks " in result.format()
+    assert "labels and IC on open-to-open returns" in result.format()
     written = json.loads(out.read_text())
     assert written["summary"] == json.loads(json.dumps(result.summary))
     assert written["flags"]["n_splits"] == 2 and written["flags"]["models"] == []
