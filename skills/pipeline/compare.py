@@ -177,7 +177,7 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
         report = walk_forward(folds, makers, bars=bars, baselines=baselines, fit_options={**fit, "verbose": 0},
                               backtest_options=dict(confidence_threshold=confidence_threshold, **broker),
                               topk_options=topk_options, seed=fit.get("seed", TrainConfig().seed),
-                              parallel=parallel, basis=folds[0].label_rule.basis)
+                              parallel=parallel)
     except ConnectionError as exc:  # only Ray attaching to a cluster address raises it here
         raise OptionError(str(exc)) from None
     if fold is not None:
