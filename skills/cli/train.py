@@ -3,10 +3,13 @@ arguments, and what those calls return printed."""
 
 from __future__ import annotations
 
+import sys
+
 from skills import pipeline
 from skills.cli.loading import flag_errors, load_bars, resolve_features
 from skills.cli.parser import NETWORK_FLAGS
 from skills.models import model_params
+from skills.training import progress_verbosity
 
 __all__ = ["data", "fit_options", "network_options", "prepare_options", "train"]
 
@@ -54,7 +57,8 @@ def train(args) -> int:
         pipeline.check_model_path(args.model_path)
         bars = load_bars(args)
         result = pipeline.train(bars, model=args.model, model_path=args.model_path, resume=args.resume,
-                                tensorboard_dir=args.tensorboard_dir, verbose=0 if args.quiet else 1,
+                                tensorboard_dir=args.tensorboard_dir,
+                                verbose=progress_verbosity(sys.stdout, quiet=args.quiet),
                                 settings=settings, **options)
     print(result.format())
     return 0
