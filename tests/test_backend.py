@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import keras
@@ -98,3 +99,69 @@ def test_a_model_file_loads_under_another_backend(tmp_path, aapl):
         backend, difference = line.split()
         assert backend == other
         assert float(difference) < 1e-5
+
+
+NO_TENSORFLOW = textwrap.dedent(
+    """
+    import sys
+    import keras, numpy as np
+    import skills, skills.cli, skills.pipeline, skills.models, skills.training, skills.evaluation, skills.plots
+    import skills.tuning, skills.strategy, skills.data, skills.metrics
+    assert keras.backend.backend() == %r, keras.backend.backend()
+    assert "tensorflow" not in sys.modules, "imported with the package"
+    from skills.data import load_ohlcv, prepare_dataset
+    from skills.models import LSTMModel, load_model
+    data = prepare_dataset(load_ohlcv(%r).iloc[-300:], sequence_length=10)
+    model = LSTMModel(sequence_length=10, lstm_units=4).fit(data, epochs=1, batch_size=64, verbose=0, seed=3)
+    for suffix in (".keras", ".h5"):
+        load_model(str(model.save(%r + suffix))).predict_proba(np.asarray(data.test.X))
+    assert "tensorflow" not in sys.modules, "imported by a fit, a save or a load"
+    print("no tensorflow")
+    """
+)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_tensorflow_is_not_imported_under_another_backend(tmp_path, data_dir, backend):
+    """Importing every layer of the package, a seeded fit, a save in both formats and a load leave TensorFlow out."""
+    pytest.importorskip(backend)
+    code = NO_TENSORFLOW % (backend, str(data_dir / "AAPL.csv"), str(tmp_path / "model"))
+    assert run_python(code, tmp_path, KERAS_BACKEND=backend)[-1] == "no tensorflow"
+
+
+@pytest.mark.integration
+def test_the_data_command_under_jax_prints_no_tensorflow_start_up_line(tmp_path, data_dir):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(KERAS_BACKEND="jax", KERAS_HOME=str(tmp_path / "keras_home"))
+    done = subprocess.run([sys.executable, "-m", "skills", "data", "--data-path", str(data_dir / "AAPL.csv")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "train:" in done.stdout
+    for line in done.stderr.splitlines():
+        assert not any(mark in line for mark in ("oneDNN", "cudart", "cpu_feature_guard")), line
+
+
+def test_keras_sees_tensorflow_only_once_it_is_imported(monkeypatch):
+    """The guard the package installs under jax / torch: Keras' lazy handle reports TensorFlow unavailable while it
+    is not imported (so Keras does not import it to ask), and available as usual once it is."""
+    from keras.src.utils import module_utils
+
+    from skills.training import keep_tensorflow_out
+
+    if keras.backend.backend() == "tensorflow":
+        assert keep_tensorflow_out() is False
+        return
+    handle = module_utils.tensorflow
+    guarded = type(handle)
+    assert guarded.__name__ == "ImportedOnly"  # installed when the package was imported
+    assert keep_tensorflow_out() is True and type(handle) is guarded  # a second call changes nothing
+    for name in ("_available", "module"):  # whatever this test makes Keras cache is undone afterwards
+        monkeypatch.setattr(handle, name, None)
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    assert handle.available is False
+    assert "tensorflow" not in sys.modules
+    imported = types.ModuleType("tensorflow")  # stands for TensorFlow once something imported it
+    monkeypatch.setitem(sys.modules, "tensorflow", imported)
+    assert handle.available is True
+    assert handle.module is imported

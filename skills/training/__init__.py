@@ -3,11 +3,14 @@
 `train` compiles a network and fits it; every model of the package trains through it. `TrainConfig`
 holds its options and the package's only training defaults. `RankICCallback` logs the validation split's mean
 daily rank IC after every epoch (``val_rank_ic``), which early stopping watches on a universe.
+`progress_verbosity` picks Keras' progress output for a stream (a bar on a terminal, a line per epoch elsewhere).
+Importing this package calls `keep_tensorflow_out`: under jax or torch, Keras no longer imports TensorFlow by itself.
 """
 
 from skills.training.backup import TrainingBackup, TrainingError, remove_backup, run_fingerprint
 from skills.training.callbacks import RANK_IC_LOG, RankICCallback
 from skills.training.config import BATCH_BY, LR_SCHEDULES, MONITORS, OPTIMIZERS, PRECISIONS, TrainConfig
+from skills.training.lazy_tensorflow import keep_tensorflow_out
 from skills.training.precision import (
     MEASURED_PRECISION,
     Measurement,
@@ -19,6 +22,7 @@ from skills.training.precision import (
     recurrent_dtype,
     resolve_precision,
 )
+from skills.training.progress import progress_verbosity
 from skills.training.trainer import TrainResult, balanced_class_weights, make_optimizer, resolve_monitor, train
 
 __all__ = [
@@ -48,4 +52,8 @@ __all__ = [
     "TrainingBackup",
     "run_fingerprint",
     "remove_backup",
+    "progress_verbosity",
+    "keep_tensorflow_out",
 ]
+
+keep_tensorflow_out()
