@@ -128,8 +128,13 @@ def _in_task(function, cpus: float):
 
 
 def size_threads(cpus: float) -> None:
-    """Size TensorFlow's thread pools to ``cpus`` (at least 1) in this process, if TensorFlow is not running yet
-    (its pools are fixed once it has run an op; then nothing changes)."""
+    """Size TensorFlow's thread pools to ``cpus`` (at least 1) in this process, under the TensorFlow backend and if
+    TensorFlow is not running yet (its pools are fixed once it has run an op; then nothing changes). Under another
+    backend nothing happens, and TensorFlow is not imported."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return
     threads = max(1, int(cpus))
     try:
         import tensorflow as tf
