@@ -5,6 +5,8 @@ prints (its ``format()`` is the command's text):
 - `backtest` -> `BacktestRun`: a saved model's signals traded out of sample (ML or top-k strategy);
 - `attention` -> `AttentionResult`: a model's attention weights over one ticker's windows, drawn;
 - `compare` -> `CompareResult`: walk-forward comparison of models beside baselines;
+- `predict` -> `PredictResult`: a saved model's probabilities at a bar's close and what its backtest's strategy
+  would do at the next open;
 - `prepare`: the windows ``python -m skills data`` summarises; `load_bars`: a CSV, folder or universe file.
 
 Example:
@@ -20,6 +22,7 @@ from skills.pipeline.attention import DEFAULT_LAST, AttentionResult, attention
 from skills.pipeline.backtest import BacktestRun, backtest, topk_rule
 from skills.pipeline.compare import DEFAULT_COMPARE_MODELS, DEFAULT_SPLITS, CompareResult, compare
 from skills.pipeline.loading import UNIVERSE_DEFAULTS, OptionError, is_universe, load_bars, new_model
+from skills.pipeline.predict import PredictResult, predict
 from skills.pipeline.train import (
     DEFAULT_MODEL,
     DEFAULT_MODEL_PATH,
@@ -31,6 +34,6 @@ from skills.pipeline.train import (
 )
 
 __all__ = ["AttentionResult", "BacktestRun", "CompareResult", "DEFAULT_COMPARE_MODELS", "DEFAULT_LAST",
-           "DEFAULT_MODEL", "DEFAULT_MODEL_PATH", "DEFAULT_SPLITS", "OptionError", "TrainResult", "UNIVERSE_DEFAULTS",
-           "attention", "backtest", "check_fractions", "check_model_path", "compare", "is_universe", "load_bars",
-           "new_model", "prepare", "topk_rule", "train"]
+           "DEFAULT_MODEL", "DEFAULT_MODEL_PATH", "DEFAULT_SPLITS", "OptionError", "PredictResult", "TrainResult",
+           "UNIVERSE_DEFAULTS", "attention", "backtest", "check_fractions", "check_model_path", "compare",
+           "is_universe", "load_bars", "new_model", "predict", "prepare", "topk_rule", "train"]
