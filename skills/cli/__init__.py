@@ -1,4 +1,4 @@
-"""Command line: ``python -m skills {data,train,backtest,attention,compare,tune}``.
+"""Command line: ``python -m skills {data,train,backtest,attention,compare,tune,predict}``.
 
 ``train_attention_lstm.py`` is ``python -m skills train``. Every step is a library call; ``--help`` on a
 command lists its flags with their defaults. A user error (bad file, bad CSV, impossible flag value) prints
@@ -23,7 +23,7 @@ from skills.training import TrainingError
 __all__ = ["UsageError", "build_parser", "main"]
 
 COMMANDS = {"data": train.data, "train": train.train, "backtest": commands.backtest, "attention": commands.attention,
-            "compare": commands.compare}
+            "compare": commands.compare, "predict": commands.predict}
 COMMANDS["tune"] = tune_command.run
 
 

@@ -1,5 +1,5 @@
-"""``skills backtest``, ``skills attention`` and ``skills compare``: the flags turned into `skills.pipeline.backtest`
-/ `attention` / `compare` arguments, and what those calls return printed."""
+"""``skills backtest``, ``skills attention``, ``skills compare`` and ``skills predict``: the flags turned into
+`skills.pipeline.backtest` / `attention` / `compare` / `predict` arguments, and what those calls return printed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from skills.models import MODEL_NAMES
 from skills.pipeline.backtest import check_range
 from skills.strategy import TOPK_MIN_TICKERS
 
-__all__ = ["attention", "backtest", "compare"]
+__all__ = ["attention", "backtest", "compare", "predict"]
 
 _BACKTEST_OPTIONS = ("confidence_threshold", "exit_threshold", "allow_short", "hold_bars", "k", "n_drop",
                      "rebalance", "long_short", "stake", "cash", "commission", "slippage")
@@ -86,6 +86,20 @@ def compare(args) -> int:
                                   confidence_threshold=args.confidence_threshold, commission=args.commission,
                                   parallel=parallel, json_path=args.json, plot=args.plot, settings=settings,
                                   **options)
+    print(result.format())
+    _written(result.files)
+    return 0
+
+
+def predict(args) -> int:
+    """Each ticker's probabilities at the close of --date (default: the last bar), and what the backtest's strategy
+    would do at the next open."""
+    check_output("--json", args.json, (".json",))
+    check_output("--csv", args.csv, (".csv",))
+    check_model_path(args)
+    bars = load_bars(args)
+    with flag_errors(model="--model-path", csv_path="--csv"):
+        result = pipeline.predict(args.model_path, bars, date=args.date, json_path=args.json, csv_path=args.csv)
     print(result.format())
     _written(result.files)
     return 0

@@ -1,4 +1,4 @@
-"""The parser of ``python -m skills``: its six commands assembled from the flags of `skills.cli.flags`, and the
+"""The parser of ``python -m skills``: its seven commands assembled from the flags of `skills.cli.flags`, and the
 checks of flag values that need more than one flag."""
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``skills`` parser with its six commands (``parser.commands`` maps each name to its parser)."""
+    """The ``skills`` parser with its seven commands (``parser.commands`` maps each name to its parser)."""
     parser = _Parser(prog="skills", description="Leak-free deep-learning trading signals on daily bars.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_compare_parser(sub)
     _add_tune_parser(sub)
+    _add_predict_parser(sub)
     for command in sub.choices.values():
         add_old_spellings(command)
     parser.commands = sub.choices
@@ -135,6 +136,22 @@ def _add_backtest_parser(sub) -> None:
     broker.add_argument("--plot", metavar="PNG", default=None, help="save the equity curve beside its benchmark")
     broker.add_argument("--json", metavar="PATH", default=None, help="write metrics and orders as JSON")
     broker.add_argument("--quiet", action="store_true", help="only the table")
+
+
+def _add_predict_parser(sub) -> None:
+    """``skills predict``: a saved model's probabilities at a bar's close and what its backtest would do next."""
+    predict = sub.add_parser("predict", help="a model's P(down), P(flat), P(up) for each ticker at the last bar (or "
+                             "--date), and what the backtest's strategy would do at the next open",
+                             formatter_class=_Help)
+    add_model_path(predict, "model file (.h5 or .keras) written by train (required)")
+    add_data_path(predict, help="one ticker's CSV, a folder of CSVs or a long-format file; the strategy and its "
+                                "thresholds or top-k rule are those backtest uses on the same data")
+    add_loading_flags(predict)
+    predict.add_argument("--date", type=date, default=None,
+                         help="the bar to predict at, from the bars up to its close (default: the last bar)")
+    predict.add_argument("--json", metavar="PATH", default=None, help="write the predictions and the rule as JSON")
+    predict.add_argument("--csv", metavar="PATH", default=None, help="write one row per ticker as CSV")
+    predict.add_argument("--quiet", action="store_true", help="only the table")
 
 
 def _add_compare_parser(sub) -> None:
@@ -211,7 +228,7 @@ def parse_args(argv=None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     unknown = [arg for arg in unknown if arg != "--debug"]
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    if args.command in ("backtest", "attention") and args.model_path is None:
+    if args.command in ("backtest", "attention", "predict") and args.model_path is None:
         parser.error(f"{args.command}: the following arguments are required: --model-path")
     warn_old_spellings(f"skills {args.command}", args)
     return parser, args
