@@ -23,7 +23,7 @@ from skills.data import (
     prepare_dataset,
 )
 from skills.data.universe import BAD_FILE_POLICIES, BAD_ROW_POLICIES
-from skills.models import MODEL_NAMES, model_params
+from skills.models import MODEL_NAMES, make_model, model_params
 from skills.strategy import DEFAULT_CONFIDENCE, DEFAULT_REBALANCE, STRATEGIES, TOPK_MIN_TICKERS, run_backtest
 from skills.training import LR_SCHEDULES, MONITORS, OPTIMIZERS, PRECISIONS, TrainConfig
 
@@ -213,6 +213,14 @@ def _architecture_defaults(param: str) -> str:
                      if param in model_params(name) and name != "causal_attention_lstm")
 
 
+def _learning_rates() -> str:
+    """'attention_lstm 0.00015, the others 0.001': each architecture's `default_learning_rate`."""
+    rates = {name: make_model(name).default_learning_rate for name in MODEL_NAMES}
+    common = max(set(rates.values()), key=list(rates.values()).count)
+    own = [f"{name} {rate:g}" for name, rate in rates.items() if rate != common]
+    return ", ".join(own + [f"the others {common:g}"])
+
+
 def add_network_flags(g) -> None:
     """Hyperparameters of the networks; unset, each architecture uses its own default."""
     helps = {"lstm_units": ("units per LSTM direction", positive_int),
@@ -242,7 +250,8 @@ def add_training_flags(g) -> None:
     g.add_argument("--epochs", type=positive_int, default=config.epochs,
                    help="upper bound; early stopping ends sooner")
     g.add_argument("--batch-size", type=positive_int, default=config.batch_size, help="windows per batch")
-    g.add_argument("--learning-rate", type=positive_float, default=config.learning_rate, help="initial rate")
+    g.add_argument("--learning-rate", type=positive_float, default=config.learning_rate,
+                   help=f"initial rate (default: the architecture's own: {_learning_rates()})")
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=config.optimizer, help="sgd uses momentum 0.9")
     g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=config.lr_schedule, help="learning-rate schedule")
     g.add_argument("--clipnorm", type=positive_float, default=config.clipnorm, help="gradient norm clipping")

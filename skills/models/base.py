@@ -20,7 +20,7 @@ from skills.models.attention_readout import AttentionReadout
 from skills.models.inference import BarPrediction
 from skills.models.layers import check_int
 from skills.models.saving import MODEL_CLASSES, ModelFileError, model_class, read_metadata
-from skills.training import TrainConfig, choose_precision
+from skills.training import DEFAULT_LEARNING_RATE, TrainConfig, choose_precision
 
 __all__ = ["SequenceClassifier", "check_sequence_length", "ModelFileError", "read_metadata", "model_class",
            "MODEL_CLASSES"]
@@ -71,6 +71,9 @@ class SequenceClassifier(BarPrediction, AttentionReadout, ClassifierMixin, BaseE
         precision_: str, the dtype policy the network was built under.
         path_: str or None, the file the model was loaded from or last saved to.
     """
+
+    #: The initial learning rate `fit` uses when neither its config nor its options name one.
+    default_learning_rate = DEFAULT_LEARNING_RATE
 
     # Graph networks (GATs) attend across the rows of a batch: they must see one date's windows per
     # batch, in training and in prediction. Per-window networks leave this False.
@@ -151,6 +154,7 @@ class SequenceClassifier(BarPrediction, AttentionReadout, ClassifierMixin, BaseE
         self._validate_params()
         saving.trading_record(np.zeros((0, len(CLASS_NAMES))), share=trade_share)  # check the share before training
         config = (config or TrainConfig()).replace(epochs=epochs, batch_size=batch_size, **train_options)
+        config = config.replace(learning_rate=config.learning_rate or self.default_learning_rate)
         label_rule = described = None
         warm = bool(warm_start) and hasattr(self, "network_")
         if isinstance(data_or_X, PreparedData):

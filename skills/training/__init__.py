@@ -9,7 +9,15 @@ Importing this package calls `keep_tensorflow_out`: under jax or torch, Keras no
 
 from skills.training.backup import TrainingBackup, TrainingError, remove_backup, run_fingerprint
 from skills.training.callbacks import RANK_IC_LOG, RankICCallback
-from skills.training.config import BATCH_BY, LR_SCHEDULES, MONITORS, OPTIMIZERS, PRECISIONS, TrainConfig
+from skills.training.config import (
+    BATCH_BY,
+    DEFAULT_LEARNING_RATE,
+    LR_SCHEDULES,
+    MONITORS,
+    OPTIMIZERS,
+    PRECISIONS,
+    TrainConfig,
+)
 from skills.training.lazy_tensorflow import keep_tensorflow_out
 from skills.training.precision import (
     MEASURED_PRECISION,
@@ -31,6 +39,7 @@ __all__ = [
     "PRECISIONS",
     "OPTIMIZERS",
     "LR_SCHEDULES",
+    "DEFAULT_LEARNING_RATE",
     "MONITORS",
     "BATCH_BY",
     "resolve_precision",

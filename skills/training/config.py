@@ -9,7 +9,7 @@ import numpy as np
 
 from skills.data.dataset import BATCH_BY
 
-__all__ = ["TrainConfig", "PRECISIONS", "OPTIMIZERS", "LR_SCHEDULES", "MONITORS", "BATCH_BY"]
+__all__ = ["TrainConfig", "PRECISIONS", "OPTIMIZERS", "LR_SCHEDULES", "MONITORS", "BATCH_BY", "DEFAULT_LEARNING_RATE"]
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
@@ -17,6 +17,8 @@ LR_SCHEDULES = ("plateau", "cosine", "constant")
 #: What early stopping, the plateau schedule and the choice of the best epoch watch: ``auto`` is the validation
 #: split's mean daily rank IC on a universe (many tickers per date), else the validation loss.
 MONITORS = ("auto", "val_loss", "val_rank_ic")
+#: The initial learning rate of a network that names none of its own (`SequenceClassifier.default_learning_rate`).
+DEFAULT_LEARNING_RATE = 1e-3
 
 # the options a model file records: those that change what a run learns (not where it logs or backs up)
 _HYPERPARAMETERS = ("epochs", "batch_size", "learning_rate", "optimizer", "lr_schedule", "clipnorm", "patience",
@@ -36,7 +38,10 @@ class TrainConfig:
     Attributes:
         epochs: int, default 100. Upper bound; early stopping usually ends sooner.
         batch_size: int, default 32.
-        learning_rate: float, default 1e-3. Initial learning rate.
+        learning_rate: float or None, default None. Initial learning rate; None: the architecture's own
+            (`skills.models.SequenceClassifier.default_learning_rate`: `DEFAULT_LEARNING_RATE` = 1e-3, the
+            Attention-LSTM's 1.5e-4, chosen on validation splits: docs/tuning.md), or 1e-3 for a bare
+            `skills.training.train`.
         optimizer: ``"adam"`` (default), ``"adamw"``, ``"rmsprop"`` or ``"sgd"`` (momentum 0.9).
         lr_schedule: ``"plateau"`` (default, ReduceLROnPlateau halving after patience // 2 epochs),
             ``"cosine"`` (CosineDecay over all steps) or ``"constant"``.
@@ -67,7 +72,7 @@ class TrainConfig:
 
     epochs: int = 100
     batch_size: int = 32
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None
     optimizer: str = "adam"
     lr_schedule: str = "plateau"
     clipnorm: float | None = 1.0
@@ -87,7 +92,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        if not self.learning_rate > 0:
+        if self.learning_rate is not None and not self.learning_rate > 0:
             raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}. Received: optimizer={self.optimizer!r}")

@@ -19,7 +19,7 @@ from skills.data.windows import WindowDataset
 from skills.metrics import ic_basis
 from skills.training.backup import TrainingBackup, TrainingError, all_finite, run_fingerprint
 from skills.training.callbacks import RANK_IC_LOG, RankICCallback, is_ranked_split
-from skills.training.config import TrainConfig
+from skills.training.config import DEFAULT_LEARNING_RATE, TrainConfig
 from skills.training.precision import precision_scope
 
 __all__ = ["TrainResult", "balanced_class_weights", "make_optimizer", "resolve_monitor", "train"]
@@ -62,11 +62,9 @@ def balanced_class_weights(y, n_classes: int = 3) -> np.ndarray:
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """The optimizer named in ``config`` with its clipping and learning-rate schedule."""
-    rate = config.learning_rate
+    rate = DEFAULT_LEARNING_RATE if config.learning_rate is None else config.learning_rate
     if config.lr_schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(
-            config.learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch)
-        )
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, config.epochs * steps_per_epoch))
     kwargs = {"learning_rate": rate, "clipnorm": config.clipnorm}
     if config.optimizer == "adam":
         return keras.optimizers.Adam(**kwargs)

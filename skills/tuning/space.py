@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 from skills.data import DataError
-from skills.models import model_params
+from skills.models import make_model, model_params
 from skills.training import TrainConfig
 
 __all__ = ["DEFAULT_SPACES", "TRAINING_KEYS", "KINDS", "default_point", "tunable_keys", "search_space", "load_space",
@@ -181,6 +181,7 @@ def default_point(model: str, space: dict, fit: dict | None = None, sequence_len
     the point, or None with the names whose default lies outside the space (such a point cannot be a trial).
     """
     training = {name: getattr(TrainConfig(), name) for name in TRAINING_KEYS}
+    training["learning_rate"] = training["learning_rate"] or make_model(model).default_learning_rate
     defaults = {**training, **model_params(model), **{k: v for k, v in (fit or {}).items() if k in TRAINING_KEYS},
                 "sequence_length": int(sequence_length)}
     point = {key: defaults[key] for key, spec in space.items() if isinstance(spec, dict) and key in defaults}

@@ -87,7 +87,7 @@ def test_the_default_run_trains_the_default_attention_lstm():
     assert (args.val_fraction, args.test_fraction, args.tensorboard_dir, args.resume) == (0.15, 0.15, None, False)
     model = new_model(args.model, args)
     assert type(model).__name__ == "AttentionLSTMModel"
-    assert model.get_params() == dict(sequence_length=30, lstm_units=128, attention_units=64, dropout_rate=0.3,
+    assert model.get_params() == dict(sequence_length=30, lstm_units=128, attention_units=32, dropout_rate=0.26,
                                       bidirectional=True)
 
 
@@ -275,7 +275,7 @@ def test_the_default_data_is_the_bundled_data_of_the_package(command):
 HELP_FRAGMENTS = ("usage: skills train", "--epochs EPOCHS upper bound; early stopping ends sooner (default: 100)",
                   "(default: 32)", "(default: 5)", "(default: attention_lstm)",
                   "(default: attention_lstm 128, lstm 64)", "(default: models/attention_lstm.h5)",
-                  "(default: attention_lstm 0.3, lstm 0.2, transformer 0.1")  # then any newer architecture
+                  "(default: attention_lstm 0.26, lstm 0.2, transformer 0.1")  # then any newer architecture
 
 
 def test_help_shows_the_defaults(capsys):

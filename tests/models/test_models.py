@@ -72,8 +72,8 @@ def test_unfitted_model_raises(arch, test_windows):
 
 def test_init_only_stores_hyperparameters():
     model = AttentionLSTMModel(sequence_length=12, lstm_units=-5)  # checks happen in fit
-    assert model.get_params() == dict(sequence_length=12, lstm_units=-5, attention_units=64,
-                                      dropout_rate=0.3, bidirectional=True)
+    assert model.get_params() == dict(sequence_length=12, lstm_units=-5, attention_units=32,
+                                      dropout_rate=0.26, bidirectional=True)
     assert not [name for name in vars(model) if name.endswith("_")]
     assert model.set_params(lstm_units=16).lstm_units == 16
     with pytest.raises(ValueError, match="d_model"):

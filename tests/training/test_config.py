@@ -20,14 +20,14 @@ from skills.training import (
 
 def test_the_defaults_are_the_main_jobs():
     config = TrainConfig()
-    assert (config.epochs, config.batch_size, config.patience, config.learning_rate) == (100, 32, 5, 1e-3)
+    assert (config.epochs, config.batch_size, config.patience, config.learning_rate) == (100, 32, 5, None)
     assert (config.optimizer, config.lr_schedule, config.clipnorm, config.seed) == ("adam", "plateau", 1.0, 42)
 
 
 def test_hyperparameters_are_the_learning_options_as_plain_json():
     config = TrainConfig(epochs=np.int64(7), class_weight="balanced", verbose=0, backup_dir="somewhere")
     params = config.hyperparameters()
-    assert params == {"epochs": 7, "batch_size": 32, "learning_rate": 1e-3, "optimizer": "adam",
+    assert params == {"epochs": 7, "batch_size": 32, "learning_rate": None, "optimizer": "adam",
                       "lr_schedule": "plateau", "clipnorm": 1.0, "patience": 5, "class_weight": "balanced",
                       "seed": 42, "batch_by": "window", "monitor": "auto", "n_seeds": 1}
     assert type(params["epochs"]) is int and json.loads(json.dumps(params)) == params
