@@ -91,6 +91,7 @@ class PredictResult:
         text = shown[columns].rename(columns=_HEADERS).to_string(
             index=False, formatters={_HEADERS[c]: "{:.4f}".format for c in ("p_down", "p_flat", "p_up")} |
             {"score": "{:+.4f}".format})
+        text = "\n".join(line.rstrip() for line in text.splitlines())
         if hidden:
             lines = text.splitlines()
             first = self.rule["k"] + 6  # the rank of the first row not shown; lines[0] is the header
