@@ -65,8 +65,9 @@ def attention(args) -> int:
 
 def compare(args) -> int:
     """Walk-forward: every model and baseline fold by fold, the summary table, and optionally JSON and a plot."""
-    models = names("--models", args.models, MODEL_NAMES)
-    baselines = None if args.baselines is None else names("--baselines", args.baselines, ALL_BASELINES)
+    models = names("--models", args.models, MODEL_NAMES, allow_empty=True)
+    baselines = None if args.baselines is None else names("--baselines", args.baselines, ALL_BASELINES,
+                                                          allow_empty=True)
     check_output("--json", args.json, (".json",))
     check_output("--plot", args.plot)
     network = {}

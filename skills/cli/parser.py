@@ -161,7 +161,7 @@ def _add_compare_parser(sub) -> None:
     add_data_flags(compare, prepare_walk_forward)
     g = compare.add_argument_group("models")
     g.add_argument("--models", default=",".join(pipeline.DEFAULT_COMPARE_MODELS),
-                   help=f"comma-separated, from {', '.join(MODEL_NAMES)}")
+                   help=f"comma-separated, from {', '.join(MODEL_NAMES)}; \"\" for the baselines alone")
     g.add_argument("--baselines", default=None,
                    help=f"comma-separated, from {', '.join(ALL_BASELINES)} (default: on a universe traded top-k "
                         f"{','.join(UNIVERSE_BASELINES)}, else {','.join(default_of(walk_forward, 'baselines'))})")
@@ -266,10 +266,11 @@ def ray_options(args, serial: bool = True):
 # -- checks of flag values, and output --------------------------------------------------------------------------
 
 
-def names(flag: str, text: str, choices) -> list[str]:
-    """The comma-separated names of ``text``, distinct and each one of ``choices``."""
+def names(flag: str, text: str, choices, allow_empty: bool = False) -> list[str]:
+    """The comma-separated names of ``text``, distinct and each one of ``choices`` (none at all only when
+    ``allow_empty``)."""
     listed = [name.strip() for name in text.split(",") if name.strip()]
-    if not listed or len(set(listed)) != len(listed) or not set(listed) <= set(choices):
+    if (not listed and not allow_empty) or len(set(listed)) != len(listed) or not set(listed) <= set(choices):
         raise UsageError(f"{flag} must list distinct names from {', '.join(choices)}, got {text!r}")
     return listed
 

@@ -75,6 +75,7 @@ def test_compare_prints_one_row_per_model_and_baseline_and_writes_json_and_plot(
         (["--models", "lstm", "--json", "{tmp}/out.txt"], "--json must end in .json"),
         (["--models", "lstm", "--plot", "{tmp}/plot"], "--plot must end in a suffix"),
         (["--models", "transformer", "--d-model", "6", "--num-heads", "4"], "must be a multiple of `num_heads`"),
+        (["--models", "", "--baselines", ""], "--models and --baselines are both empty"),
     ],
 )
 def test_compare_user_errors_print_one_line_and_write_nothing(tmp_path, aapl_csv, capsys, flags, message):
@@ -154,3 +155,12 @@ def test_attention_needs_one_csv(tmp_path, data_dir, model_files, capsys):
                  "--out", str(tmp_path / "a.png")]) == 2
     assert "give one ticker's CSV file" in _error_line(capsys)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_of_the_baselines_alone(aapl_csv, capsys):
+    """``--models ""``: no network, the baselines fold by fold (a cheap reference run)."""
+    code = main(["compare", "--data-path", str(aapl_csv), "--models", "", "--baselines", "majority",
+                 "--n-splits", "2", "--sequence-length", "10", "--quiet"])
+    assert code == 0
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.startswith("majority ")]
+    assert rows == ["majority"]
