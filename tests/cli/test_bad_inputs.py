@@ -54,6 +54,7 @@ def _commands(data, model, out):
         "backtest": ["backtest", "--model-path", model, "--data-path", data, "--plot", f"{out}/eq.png",
                      "--json", f"{out}/bt.json", "--quiet"],
         "attention": ["attention", "--model-path", model, "--data-path", data, "--out", f"{out}/att.png"],
+        "predict": ["predict", "--model-path", model, "--data-path", data, "--json", f"{out}/p.json"],
         "compare": ["compare", "--data-path", data, "--models", "lstm", "--n-splits", "2", *LSTM, "--quiet",
                     "--json", f"{out}/cmp.json", "--plot", f"{out}/cmp.png"],
     }
@@ -167,7 +168,7 @@ def test_bad_model_files_raise_model_file_error(bad_models, tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("command", ["backtest", "attention", "train --resume"])
+@pytest.mark.parametrize("command", ["backtest", "attention", "predict", "train --resume"])
 def test_bad_model_files_through_the_commands(command, bad_models, good, tmp_path, capsys):
     models, marker = bad_models
     csv = str(good[0])
@@ -191,7 +192,7 @@ def test_a_model_whose_features_the_data_cannot_provide(good, tmp_path, capsys):
     shutil.copy(h5, odd)
     names = json.loads(h5py.File(h5, "r").attrs["skills_metadata"])["feature_names"]
     _set_metadata(odd, feature_names=names[:-1] + ["feature_nobody_computes"])
-    for command in ("backtest", "attention"):
+    for command in ("backtest", "attention", "predict"):
         out = tmp_path / command
         _assert_refused(_commands(str(csv), str(odd), out)[command], "feature_nobody_computes", out, capsys)
 
