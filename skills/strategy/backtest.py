@@ -62,6 +62,13 @@ class BacktestResult:
             (name ``buy_and_hold``) for the ML strategy, the equal-weight universe (``equal_weight``) for top-k.
         analyzers: the raw ``get_analysis()`` output of each backtrader analyzer of the strategy.
         strategy: the `MLStrategy` (or `TopKStrategy`) instance after the run.
+        per_ticker: DataFrame, one row per ticker traded, index ``ticker`` (ML strategy; empty for top-k):
+            ``first`` and ``last`` (dates, ``YYYY-MM-DD``) and ``bars`` of the ticker's own bars in the run,
+            ``trades`` (the trades opened on it; they add up to ``metrics["n_trades"]``), ``total_return`` and
+            ``buy_and_hold_return`` (each portfolio's profit on the ticker after commission, open positions
+            marked at the ticker's last close, as a fraction of the starting cash: they add up to the
+            portfolio's total return) and ``price_return`` (the ticker's last close over its first, minus 1).
+        closes: DataFrame of each ticker's close on the bars of the run, one column per ticker.
     """
 
     metrics: dict
@@ -70,15 +77,21 @@ class BacktestResult:
     buy_and_hold: pd.Series
     analyzers: dict = field(repr=False, default_factory=dict)
     strategy: object = field(repr=False, default=None)
+    per_ticker: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    closes: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
 
     def to_dict(self) -> dict:
-        """JSON-ready: metrics, orders (records) and both equity curves (the benchmark's under its name)."""
+        """JSON-ready: metrics, orders (records), both equity curves (the benchmark's under its name) and, for the
+        ML strategy, ``per_ticker`` (records with the ticker)."""
         def curve(series):
             return {str(k.date()): round(float(v), 4) for k, v in series.items()}
 
         orders = self.orders.assign(date=self.orders["date"].astype(str))
-        return {"metrics": self.metrics, "orders": orders.to_dict(orient="records"),
-                "equity": curve(self.equity), str(self.buy_and_hold.name or "buy_and_hold"): curve(self.buy_and_hold)}
+        payload = {"metrics": self.metrics, "orders": orders.to_dict(orient="records"), "equity": curve(self.equity),
+                   str(self.buy_and_hold.name or "buy_and_hold"): curve(self.buy_and_hold)}
+        if not self.per_ticker.empty:
+            payload["per_ticker"] = self.per_ticker.reset_index().to_dict(orient="records")
+        return payload
 
 
 def _label_method(model):
@@ -156,14 +169,31 @@ def run_backtest(model, data, confidence_threshold=None, cash=100_000, commissio
                                       params=dict(params, model=model, confidence_threshold=confidence_threshold),
                                       benchmark_params={"stake": params.get("stake")})
     metrics, equity, orders, analyzers = analyze(strat, cash)
-    bench_metrics, bench_equity, _, _ = analyze(bench, cash)
+    bench_metrics, bench_equity, _, bench_analyzers = analyze(bench, cash)
     metrics.update({f"buy_and_hold_{name}": bench_metrics[key] for name, key in _BENCHMARK_KEYS.items()})
     metrics = {name: metrics[name] for name in METRIC_NAMES}
     metrics.update(start=str(equity.index[0].date()), end=str(equity.index[-1].date()), bars=len(equity),
                    model_calls=0 if model is None else len(feeds), confidence_threshold=strat.entry[UP],
                    down_threshold=strat.entry[DOWN], threshold_source=strat.threshold_source)
     return BacktestResult(metrics=metrics, orders=orders, equity=equity.rename("strategy"),
-                          buy_and_hold=bench_equity.rename("buy_and_hold"), analyzers=analyzers, strategy=strat)
+                          buy_and_hold=bench_equity.rename("buy_and_hold"), analyzers=analyzers, strategy=strat,
+                          per_ticker=_per_ticker(feeds, analyzers["tickers"], bench_analyzers["tickers"], cash),
+                          closes=_closes(feeds))
+
+
+def _per_ticker(feeds, mine, benchmark, cash) -> pd.DataFrame:
+    """`BacktestResult.per_ticker` from the feeds the run walked and the `TickerTrades` of both portfolios."""
+    rows = [{"ticker": ticker, "first": str(frame.index[0].date()), "last": str(frame.index[-1].date()),
+             "bars": len(frame), "trades": mine[ticker]["trades"], "total_return": mine[ticker]["pnl"] / cash,
+             "buy_and_hold_return": benchmark[ticker]["pnl"] / cash,
+             "price_return": float(frame["close"].iloc[-1] / frame["close"].iloc[0] - 1.0)}
+            for ticker, frame in feeds.items()]
+    return pd.DataFrame(rows).set_index("ticker")
+
+
+def _closes(feeds) -> pd.DataFrame:
+    """Each feed's close by date, one column per ticker."""
+    return pd.DataFrame({ticker: frame["close"] for ticker, frame in feeds.items()}).rename_axis(index="date")
 
 
 def _run_topk(feeds, skipped, costs, calls, params) -> BacktestResult:
@@ -202,7 +232,8 @@ def _run_topk(feeds, skipped, costs, calls, params) -> BacktestResult:
     metrics.update(start=str(equity.index[0].date()), end=str(equity.index[-1].date()), bars=len(equity),
                    model_calls=calls, k=strat.k, n_drop=strat.n_drop, skipped_tickers=skipped)
     return BacktestResult(metrics=metrics, orders=orders, equity=equity.rename("strategy"),
-                          buy_and_hold=bench_equity.rename("equal_weight"), analyzers=analyzers, strategy=strat)
+                          buy_and_hold=bench_equity.rename("equal_weight"), analyzers=analyzers, strategy=strat,
+                          closes=_closes(feeds))
 
 
 def out_of_sample_start(model, start=None):

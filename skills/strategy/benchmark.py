@@ -6,7 +6,7 @@ cash, commission and slippage, stepped on every bar as the Cerebro steps its own
 next bar's open exactly as in a separate run. The feeds are loaded once and the bars are walked once. Every
 figure of either portfolio comes from the same analyzers (`add_analyzers`, read by `analyze`): backtrader's
 SharpeRatio (and the daily TimeReturn it is computed from), Returns, TimeDrawDown (on daily values, the largest
-fall from a running peak), TradeAnalyzer and Transactions.
+fall from a running peak), TradeAnalyzer and Transactions, and `TickerTrades` for each feed's trades and profit.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 
 from skills.strategy.ml_strategy import NeedsCerebro, ProbabilityData
 
-__all__ = ["BuyAndHold", "OwnBroker", "TRADING_DAYS", "add_analyzers", "analyze", "on_own_broker",
+__all__ = ["BuyAndHold", "OwnBroker", "TRADING_DAYS", "TickerTrades", "add_analyzers", "analyze", "on_own_broker",
            "run_with_benchmark"]
 
 TRADING_DAYS = 252
@@ -71,6 +71,30 @@ class OwnBroker(bt.Strategy):
         super()._notify(qorders, qtrades)
 
 
+class TickerTrades(bt.Analyzer):
+    """Each feed's trades and profit in one strategy's run: ``{ticker: {"trades": n, "pnl": profit}}``.
+
+    ``trades`` counts the trades opened on the feed, as TradeAnalyzer's ``total`` counts them over all feeds, so the
+    feeds' counts add up to it. ``pnl`` is the feed's closed trades' profit after commission plus its open trade's
+    (commission paid, and the position marked at the feed's last close, as the broker values it), so the feeds'
+    profits add up to the change in the strategy's value.
+    """
+
+    def start(self):
+        self._trades = {}  # each trade's latest state, by ref
+        self.rets = {data._name: {"trades": 0, "pnl": 0.0} for data in self.strategy.datas}
+
+    def notify_trade(self, trade):
+        if trade.justopened:
+            self.rets[trade.data._name]["trades"] += 1
+        self._trades[trade.ref] = trade
+
+    def stop(self):
+        for trade in self._trades.values():
+            marked = trade.size * (trade.data.close[0] - trade.price) if trade.isopen else 0.0
+            self.rets[trade.data._name]["pnl"] += trade.pnlcomm + marked
+
+
 @functools.cache
 def on_own_broker(strategy: type) -> type:
     """``strategy`` trading on a broker of its own (`OwnBroker`), to run beside another strategy in one Cerebro."""
@@ -86,6 +110,7 @@ def add_analyzers(cerebro) -> None:
     cerebro.addanalyzer(bt.analyzers.TimeDrawDown, _name="drawdown", timeframe=days)
     cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
     cerebro.addanalyzer(bt.analyzers.Transactions, _name="transactions")
+    cerebro.addanalyzer(TickerTrades, _name="tickers")
 
 
 def run_with_benchmark(feeds: dict, strategy, benchmark, cash, commission, slippage, params=None,
