@@ -221,7 +221,7 @@ def _cell(figure, scale, digits):
     return f"{mean * scale:.{digits}f}±{std * scale:.{digits}f}"
 
 
-__all__ += ["format_metrics", "format_topk_metrics"]
+__all__ += ["format_metrics", "format_ticker_table", "format_topk_metrics"]
 
 # (label, strategy key, buy-and-hold key or None, format)
 _BACKTEST_ROWS = (
@@ -269,3 +269,21 @@ def format_topk_metrics(metrics) -> str:
     """A top-k backtest's metrics (`skills.strategy.run_backtest`, ``strategy="topk"``) beside the equal-weight
     universe's, as a fixed-width text table ("n/a" where a figure is undefined)."""
     return _format_table(metrics, _TOPK_ROWS, ("top-k", "equal weight"), (12, 14))
+
+
+_TICKER_NOTE = ("strategy, buy & hold: each portfolio's profit on the ticker after commission, as a share of the\n"
+                "starting cash (they add up to the total returns above); price: the ticker's last close / first "
+                "close - 1")
+
+
+def format_ticker_table(per_ticker) -> str:
+    """Each ticker of an ML-strategy backtest (`skills.strategy.BacktestResult.per_ticker`): its bars (first ..
+    last date, count), the strategy's trades on it, both portfolios' profit on it as a share of the starting cash,
+    and its price change, as a fixed-width text table with a line saying what the returns are."""
+    cells = pd.DataFrame({
+        "first": per_ticker["first"].astype(str), "last": per_ticker["last"].astype(str),
+        "bars": per_ticker["bars"].map("{:d}".format), "trades": per_ticker["trades"].map("{:d}".format),
+        "strategy": per_ticker["total_return"].map("{:+.2%}".format),
+        "buy & hold": per_ticker["buy_and_hold_return"].map("{:+.2%}".format),
+        "price": per_ticker["price_return"].map("{:+.2%}".format)}, index=[str(ticker) for ticker in per_ticker.index])
+    return f"{text_table(cells, 'ticker')}\n{_TICKER_NOTE}"
