@@ -1,9 +1,7 @@
-"""Matplotlib figures for training, evaluation and backtests.
+"""Matplotlib figures for training and evaluation, the single-panel equity curve, and `save_figure`.
 
-Every function takes arrays (or a dict / Series), draws on a given `ax` or on a new figure, and returns the
-Figure; none calls `plt.show()`. The Agg backend is selected at import, so plots work on a headless machine and
-before backtrader's plotting module (which would otherwise ask for TkAgg). `save_figure` writes a file
-atomically and closes the figure.
+The Agg backend is selected at import, so plots work on a headless machine and before backtrader's plotting
+module (which would otherwise ask for TkAgg).
 """
 
 from __future__ import annotations
