@@ -12,10 +12,10 @@ import pandas as pd
 
 from skills._atomic import write_together
 from skills.data.dataset import as_frames
-from skills.evaluation.tables import format_metrics, format_topk_metrics
+from skills.evaluation.tables import format_metrics, format_ticker_table, format_topk_metrics
 from skills.models import load_model
 from skills.pipeline.loading import OptionError, load_bars, write_json
-from skills.plots import plot_equity_curve, save_figure
+from skills.plots import plot_backtest, save_figure
 from skills.strategy import DEFAULT_REBALANCE, default_strategy, names_per_side, run_backtest, topk_defaults
 from skills.strategy.backtest import BacktestResult, out_of_sample_start
 
@@ -60,15 +60,45 @@ class BacktestRun:
         """The metrics beside the benchmark (`format_metrics` or `format_topk_metrics`)."""
         return (format_topk_metrics if self.strategy == "topk" else format_metrics)(self.metrics)
 
+    def figure(self):
+        """The `plot_backtest` figure: equity beside the benchmark, both drawdowns and, for the ML strategy on one
+        ticker, its price with the fills."""
+        result, m = self.result, self.metrics
+        tickers = list(map(str, result.closes.columns))
+        one = self.strategy == "ml" and len(tickers) == 1
+        names = ", ".join(tickers) if len(tickers) <= 5 else f"{len(tickers)} tickers"
+        rule, versus, key = (("ML strategy", "buy & hold", "buy_and_hold_return") if self.strategy == "ml"
+                             else ("top-k", "equal weight", "benchmark_return"))
+        title = (f"{names}, {rule}, {m['start']} .. {m['end']}: {_percent(m['total_return'])} vs {versus} "
+                 f"{_percent(m[key])}")
+        return plot_backtest(result.equity.rename("strategy" if self.strategy == "ml" else "top-k"),
+                             result.buy_and_hold.rename(versus), orders=result.orders if one else None,
+                             close=result.closes.iloc[:, 0] if one else None, title=title,
+                             ends=_early_ends(result.closes, result.equity.index[-1]))
+
     def format(self) -> str:
-        """The period, tickers and rule, then the table, as the command prints them."""
+        """The period, tickers and rule, then the table (and, for the ML strategy on several tickers, each
+        ticker's bars, trades and returns: `format_ticker_table`), as the command prints them."""
         m = self.metrics
         skipped = m.get("skipped_tickers") or {}
         traded = ", ".join(t for t in self.tickers if t not in skipped) + (
             f" ({', '.join(skipped)} left out: no bar in the period)" if skipped else "")
         return (f"\nBacktest of {self.model_path} on {traded}: {m['start']} .. {m['end']} ({m['bars']} bars), "
                 f"{self.rule()}, commission {self.options['commission']}, cash {self.options['cash']:,.0f}\n"
-                f"{self.table()}")
+                f"{self.table()}" + (f"\n\n{format_ticker_table(self.result.per_ticker)}"
+                                     if self.strategy == "ml" and len(self.result.per_ticker) > 1 else ""))
+
+
+def _early_ends(closes, last, most=4) -> dict:
+    """``{date: "A, B: last bar"}`` of the tickers whose bars end before ``last``, when at most ``most`` such dates."""
+    ends = closes.apply(lambda column: column.last_valid_index())
+    early = ends[ends < last]
+    groups = {date: ", ".join(map(str, early.index[early == date])) for date in sorted(set(early))}
+    return {date: f"{names}: last bar" for date, names in groups.items()} if len(groups) <= most else {}
+
+
+def _percent(value) -> str:
+    return "n/a" if value is None else f"{value:+.1%}"
 
 
 def check_range(start, end) -> None:
@@ -125,8 +155,10 @@ def backtest(model, data=None, *, strategy=None, start=None, end=None, plot=None
             number of tickers and the model's label rule.
         start: first date to trade; None: the start of the model's test split (`out_of_sample_start`).
         end: last date to use; None: the last bar.
-        plot: write the equity curve beside its benchmark to this image.
-        json_path: write the metrics, orders and curves (`BacktestResult.to_dict`) to this JSON file.
+        plot: write the figure of `BacktestRun.figure` to this image: the equity curve beside its benchmark, both
+            drawdowns and, for the ML strategy on one ticker, its price with the fills.
+        json_path: write the metrics, orders, curves and per-ticker figures (`BacktestResult.to_dict`) to this
+            JSON file.
         settings: recorded as the JSON's ``flags``; default: this call's arguments.
         on_bad_rows, on_bad_files: the loading policies of `load_bars`.
         **options: `run_backtest`'s: ``cash``, ``commission``, ``slippage``, ``stake``; for ``"ml"``
@@ -176,7 +208,7 @@ def backtest(model, data=None, *, strategy=None, start=None, end=None, plot=None
                       tickers=tickers, options=options)
     writers = {}
     if plot is not None:
-        writers[Path(plot)] = lambda tmp: save_figure(plot_equity_curve(result.equity, result.buy_and_hold), tmp)
+        writers[Path(plot)] = lambda tmp: save_figure(run.figure(), tmp)
     if json_path is not None:
         payload = {"flags": settings, "model": model_path, "strategy": strategy, "options": options,
                    **result.to_dict()}
