@@ -4,6 +4,7 @@
 holds its options and the package's only training defaults. `RankICCallback` logs the validation split's mean
 daily rank IC after every epoch (``val_rank_ic``), which early stopping watches on a universe.
 `progress_verbosity` picks Keras' progress output for a stream (a bar on a terminal, a line per epoch elsewhere).
+`data_parallel` splits each training batch over several devices (``TrainConfig.devices``; jax and TensorFlow).
 Importing this package calls `keep_tensorflow_out`: under jax or torch, Keras no longer imports TensorFlow by itself.
 """
 
@@ -17,6 +18,15 @@ from skills.training.config import (
     OPTIMIZERS,
     PRECISIONS,
     TrainConfig,
+)
+from skills.training.distribution import (
+    ALL_DEVICES,
+    DataParallelRun,
+    DeviceError,
+    data_parallel,
+    device_count,
+    global_batch_size,
+    visible_devices,
 )
 from skills.training.lazy_tensorflow import keep_tensorflow_out
 from skills.training.precision import (
@@ -63,6 +73,13 @@ __all__ = [
     "remove_backup",
     "progress_verbosity",
     "keep_tensorflow_out",
+    "ALL_DEVICES",
+    "DataParallelRun",
+    "DeviceError",
+    "data_parallel",
+    "device_count",
+    "global_batch_size",
+    "visible_devices",
 ]
 
 keep_tensorflow_out()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from skills.data.dataset import BATCH_BY
+from skills.training.distribution import check_devices, device_count
 
 __all__ = ["TrainConfig", "PRECISIONS", "OPTIMIZERS", "LR_SCHEDULES", "MONITORS", "BATCH_BY", "DEFAULT_LEARNING_RATE"]
 
@@ -37,7 +38,7 @@ class TrainConfig:
 
     Attributes:
         epochs: int, default 100. Upper bound; early stopping usually ends sooner.
-        batch_size: int, default 32.
+        batch_size: int, default 32. Windows per batch, on each device (``devices``).
         learning_rate: float or None, default None. Initial learning rate; None: the architecture's own
             (`skills.models.SequenceClassifier.default_learning_rate`: `DEFAULT_LEARNING_RATE` = 1e-3, the
             Attention-LSTM's 1.5e-4, chosen on validation splits: docs/tuning.md), or 1e-3 for a bare
@@ -68,6 +69,10 @@ class TrainConfig:
             data is a `Split` with many tickers per date (`skills.metrics.ic_basis` is ``"daily"``), else the loss.
         n_seeds: int, default 1. Train this many networks that differ only in their seed (``seed``,
             ``seed + 1``, ...) and average their probabilities: a seed ensemble, saved as one network.
+        devices: int or ``"all"``, default 1. Split each training batch over this many devices of the machine
+            (``"all"``: every one the backend sees; `skills.training.distribution`): ``batch_size`` is then the
+            windows per device, and a step reads ``batch_size * devices`` (`global_batch_size`). jax and
+            TensorFlow only, with ``batch_by="window"``.
     """
 
     epochs: int = 100
@@ -86,6 +91,7 @@ class TrainConfig:
     batch_by: str = "window"
     monitor: str = "auto"
     n_seeds: int = 1
+    devices: int | str = 1
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "n_seeds"):
@@ -114,6 +120,7 @@ class TrainConfig:
             raise ValueError(f"`monitor` must be one of {MONITORS}. Received: monitor={self.monitor!r}")
         if self.batch_by not in BATCH_BY:
             raise ValueError(f"`batch_by` must be one of {BATCH_BY}. Received: batch_by={self.batch_by!r}")
+        check_devices(self.devices)
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with some fields changed; ``None`` values are ignored, unknown names raise TypeError."""
@@ -123,16 +130,29 @@ class TrainConfig:
             raise TypeError(f"unknown training option(s) {unknown}; known: {sorted(names)}")
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    def global_batch_size(self) -> int | None:
+        """The windows one training step reads: ``batch_size`` per device times the devices ``devices`` names
+        (``"all"``: those the backend sees now); None when batching by date (a batch is one date's windows).
+
+        Raises:
+            skills.training.distribution.DeviceError: ``devices`` the backend cannot train on.
+        """
+        if self.batch_by != "window":
+            return None
+        return int(self.batch_size) * device_count(self.devices)
+
     def hyperparameters(self) -> dict:
         """The options that shape what a run learns, as plain JSON values, for a model file to record.
 
         Returns:
-            dict with ``epochs``, ``batch_size``, ``learning_rate``, ``optimizer``, ``lr_schedule``,
-            ``clipnorm``, ``patience``, ``class_weight``, ``seed``, ``batch_by``, ``monitor`` and ``n_seeds``
-            (precision, logging and backup options are left out: the precision a run used is resolved by the
-            trainer).
+            dict with ``epochs``, ``batch_size`` (per device), ``learning_rate``, ``optimizer``, ``lr_schedule``,
+            ``clipnorm``, ``patience``, ``class_weight``, ``seed``, ``batch_by``, ``monitor``, ``n_seeds`` and
+            ``global_batch_size`` (`global_batch_size`: how the devices change what is learned; the devices
+            themselves, the precision, logging and backup options are left out: the precision a run used is
+            resolved by the trainer).
         """
-        return {name: _plain(getattr(self, name)) for name in _HYPERPARAMETERS}
+        return {**{name: _plain(getattr(self, name)) for name in _HYPERPARAMETERS},
+                "global_batch_size": self.global_batch_size()}
 
 
 def _plain(value):

@@ -20,6 +20,7 @@ from skills.metrics import ic_basis
 from skills.training.backup import TrainingBackup, TrainingError, all_finite, run_fingerprint
 from skills.training.callbacks import RANK_IC_LOG, RankICCallback, is_ranked_split
 from skills.training.config import DEFAULT_LEARNING_RATE, TrainConfig
+from skills.training.distribution import data_parallel
 from skills.training.precision import precision_scope
 
 __all__ = ["TrainResult", "balanced_class_weights", "make_optimizer", "resolve_monitor", "train"]
@@ -147,19 +148,20 @@ def train(
     config: TrainConfig | None = None,
     callbacks=None,
 ) -> TrainResult:
-    """Build a network under the chosen precision, compile it and fit it.
+    """Build a network under the chosen precision and on the chosen devices, compile it and fit it.
 
     Args:
         build_network: callable with no arguments returning an uncompiled ``keras.Model`` whose
             output is ``(batch, 3)`` softmax probabilities (float32). It is called inside the
-            precision scope, after seeding.
+            precision scope and the devices' scope (`skills.training.distribution.data_parallel`), after seeding.
         train_data: a training ``Split`` (``.X``, ``.y``, ``.dataset()``) or an ``(X, y)`` tuple. With
             ``config.batch_by="date"`` it (and ``validation_data``) must be a ``Split``: one batch per date.
         validation_data: a validation ``Split``, an ``(X, y)`` tuple, or None. It is the
             time-ordered validation split that EarlyStopping and ReduceLROnPlateau watch (its loss, or its mean
             daily rank IC ``val_rank_ic`` as `resolve_monitor` chooses from ``config.monitor``); without it they
             watch the training loss.
-        config: TrainConfig or None (defaults).
+        config: TrainConfig or None (defaults). With ``config.devices`` > 1 each step reads ``batch_size``
+            windows per device (`TrainConfig.global_batch_size` in all) and splits them over the devices.
         callbacks: extra Keras callbacks, run after the trainer's own.
 
     Returns:
@@ -172,6 +174,8 @@ def train(
     Raises:
         ValueError: empty training data or a bad option (``monitor="val_rank_ic"`` without a validation
             `Split` of a universe).
+        skills.training.distribution.DeviceError: ``config.devices`` the backend cannot train on (more than it
+            sees, several under torch or with batches by date); nothing was built.
         TrainingError: the loss became NaN before any epoch finished (no weights worth keeping),
             or ``config.backup_dir`` holds a backup of a different run.
         skills._lock.LockedError: another run is training into ``config.backup_dir`` (it is locked for the
@@ -183,15 +187,18 @@ def train(
     if validation_data is not None and len(_labels(validation_data)) == 0:
         validation_data = None
     monitor = resolve_monitor(config.monitor, validation_data)
+    # one run per backup folder at a time
     backup_lock = exclusive_lock(config.backup_dir, "training backup") if config.backup_dir else nullcontext()
-    with backup_lock, precision_scope(config.precision) as precision:  # one run per backup folder at a time
+    parallel = data_parallel(config.devices, config.batch_size, config.batch_by)
+    with backup_lock, precision_scope(config.precision) as precision, parallel as devices:
         log.info("training under dtype policy %s (backend %s)", precision, keras.backend.backend())
         if config.seed is not None:
             keras.utils.set_random_seed(int(config.seed))
         network = build_network()
         weights = balanced_class_weights(_labels(train_data)) if config.class_weight == "balanced" else None
-        train_batches = _as_batches(train_data, config, training=True, weights=weights)
-        val_batches = None if validation_data is None else _as_batches(validation_data, config, training=False)
+        batching = config.replace(batch_size=devices.global_batch_size)  # per device x devices
+        train_batches = _as_batches(train_data, batching, training=True, weights=weights)
+        val_batches = None if validation_data is None else _as_batches(validation_data, batching, training=False)
         network.compile(
             optimizer=make_optimizer(config, len(train_batches)),
             loss="sparse_categorical_crossentropy",
@@ -201,7 +208,7 @@ def train(
         log.info("early stopping and the best epoch watch %s (%s)", monitor,
                  "the validation split's mean daily rank IC, higher is better" if mode == "max" else "lower is better")
         nan_guard = _StopOnNaN()
-        own = [nan_guard]
+        own = [*devices.callbacks(train_batches), nan_guard]
         if monitor == RANK_IC_LOG:  # writes the figure into the logs before the callbacks that read it;
             # in the validation loss's batches, so one more pass like that one's
             own.append(RankICCallback(validation_data, batch_by=config.batch_by, batch_size=config.batch_size))

@@ -15,6 +15,7 @@ from skills.training import (
     precision_reason,
     precision_scope,
     resolve_precision,
+    visible_devices,
 )
 
 
@@ -29,16 +30,32 @@ def test_hyperparameters_are_the_learning_options_as_plain_json():
     params = config.hyperparameters()
     assert params == {"epochs": 7, "batch_size": 32, "learning_rate": None, "optimizer": "adam",
                       "lr_schedule": "plateau", "clipnorm": 1.0, "patience": 5, "class_weight": "balanced",
-                      "seed": 42, "batch_by": "window", "monitor": "auto", "n_seeds": 1}
+                      "seed": 42, "batch_by": "window", "monitor": "auto", "n_seeds": 1, "global_batch_size": 32}
     assert type(params["epochs"]) is int and json.loads(json.dumps(params)) == params
 
 
 def test_config_rejects_bad_values_by_name():
     for field, value in [("epochs", 0), ("optimizer", "lbfgs"), ("lr_schedule", "step"), ("precision", "fp8"),
                          ("class_weight", "auto"), ("learning_rate", 0.0),
-                         ("batch_by", "ticker"), ("monitor", "val_accuracy"), ("n_seeds", 0)]:
+                         ("batch_by", "ticker"), ("monitor", "val_accuracy"), ("n_seeds", 0), ("devices", 0)]:
         with pytest.raises(ValueError, match=field):
             TrainConfig(**{field: value})
+
+
+def test_devices_is_a_positive_integer_or_all():
+    assert TrainConfig().devices == 1
+    assert TrainConfig(devices="all").devices == "all" and TrainConfig(devices=np.int64(2)).devices == 2
+    for value in [0, -1, "two", "2", "ALL", 1.5, True, None]:
+        with pytest.raises(ValueError, match=r"`devices` must be a positive integer or 'all'"):
+            TrainConfig(devices=value)
+
+
+def test_the_record_holds_the_global_batch_not_the_devices():
+    record = TrainConfig(batch_size=16).hyperparameters()
+    assert record["global_batch_size"] == 16 and "devices" not in record
+    assert TrainConfig(batch_size=16, devices="all").hyperparameters()["global_batch_size"] == 16 * len(
+        visible_devices())
+    assert TrainConfig(batch_by="date").hyperparameters()["global_batch_size"] is None  # a batch is one date
 
 
 def test_config_replace_ignores_none_and_rejects_unknown():
