@@ -274,6 +274,15 @@ def add_training_flags(g) -> None:
                    help="window: batches of --batch-size windows; date: one batch per date holding all its "
                         "tickers (a universe; gats always trains so) (default: window)")
 
+    def devices(text: str):
+        """``all`` or a positive integer."""
+        return text if text == "all" else positive_int(text)
+
+    g.add_argument("--devices", type=devices, default=config.devices, metavar="N|all",
+                   help="split each training batch over N devices of this machine (all: every one the backend "
+                        "sees; jax and tensorflow): --batch-size windows per device, so a step reads --batch-size "
+                        "x N windows")
+
 
 def add_walk_forward_flags(g, n_splits: int, mode: str) -> None:
     """``--n-splits`` and ``--mode`` of `prepare_walk_forward`, with the defaults of the command's library call."""

@@ -34,6 +34,7 @@ def fit_options(args) -> dict:
                 optimizer=args.optimizer, lr_schedule=args.lr_schedule, clipnorm=args.clipnorm,
                 patience=args.patience, class_weight=None if args.class_weight == "none" else args.class_weight,
                 precision=args.precision, seed=args.seed, monitor=args.monitor, n_seeds=args.n_seeds,
+                devices=args.devices,
                 **({} if args.batch_by is None else {"batch_by": args.batch_by}))
 
 

@@ -73,7 +73,7 @@ def test_training_defaults_are_those_of_train_config(command):
                        "optimizer": config.optimizer, "lr_schedule": config.lr_schedule, "clipnorm": config.clipnorm,
                        "patience": config.patience, "class_weight": config.class_weight,
                        "precision": config.precision, "seed": config.seed,
-                       "monitor": config.monitor, "n_seeds": config.n_seeds}
+                       "monitor": config.monitor, "n_seeds": config.n_seeds, "devices": config.devices}
     assert (options["epochs"], options["batch_size"], options["patience"]) == (100, 32, 5)  # the main job's
 
 
