@@ -111,6 +111,45 @@ def test_two_devices_learn_what_one_device_learns_from_the_same_global_batch(tmp
     assert model.metadata_["training"]["global_batch_size"] == 32
 
 
+_TENSORFLOW_RUN = r"""
+import json, logging, sys
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]  # two logical CPUs, before TensorFlow starts
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np
+from skills.data import load_ohlcv, prepare_dataset
+from skills.models import make_model
+
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s", force=True)
+data = prepare_dataset(load_ohlcv("data/AAPL.csv").iloc[-500:], sequence_length=5, features="price_volume")
+X, y = np.asarray(data.train.X, dtype=np.float32)[:320], data.train.y[:320]
+assert len(X) == 320  # ten whole global batches of 32
+
+def fit(batch_size, devices):
+    model = make_model("lstm", lstm_units=4, dropout_rate=0.0)
+    model.fit(X, y, epochs=2, batch_size=batch_size, devices=devices, verbose=0)
+    return model
+
+two, one = fit(16, 2), fit(32, 1)
+gap = max(float(np.abs(a - b).max()) for a, b in zip(two.network_.get_weights(), one.network_.get_weights()))
+print(json.dumps({"gap": gap, "global_batch": two.metadata_["training"]["global_batch_size"]}))
+"""
+
+
+@pytest.mark.integration
+def test_tensorflow_mirrors_two_logical_cpus_as_one_device():
+    """`MirroredStrategy` over two logical CPUs: whole global batches (320 windows) and no dropout, where
+    TensorFlow's replicas learn what one device learns (each replica draws its own dropout masks, and a batch
+    split unevenly averages each replica's part alone: see `skills.training.distribution`)."""
+    done = subprocess.run([sys.executable, "-c", _TENSORFLOW_RUN], cwd=REPO, env={**os.environ,
+                          "KERAS_BACKEND": "tensorflow"}, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "data parallel over 2 devices" in done.stderr and "by tf.distribute.MirroredStrategy" in done.stderr
+    assert result["global_batch"] == 32 and result["gap"] < WEIGHT_ATOL, result
+
+
 # -- without a second device -----------------------------------------------------------------------------------
 
 
