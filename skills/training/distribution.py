@@ -141,7 +141,8 @@ class DataParallelRun:
 class _SplitTrainingStepsOnly(keras.callbacks.Callback):
     """Sets the jax distribution for the training steps whose batch the devices divide, and unsets it for the
     others, the validation pass and what the callbacks after it predict at the end of an epoch: without a
-    distribution, Keras runs a batch of any size whole on every device the weights live on."""
+    distribution, Keras runs a batch of any size whole on every device the weights live on. Keras 3 places a
+    training batch on the devices after `on_train_batch_begin` (the 2-device test fails otherwise)."""
 
     def __init__(self, distribution, uneven_batches):
         super().__init__()
