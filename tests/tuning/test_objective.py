@@ -5,6 +5,7 @@ from pathlib import Path
 
 import keras
 import pandas as pd
+import pytest
 
 from skills.data import prepare_walk_forward
 from skills.models import make_model
@@ -13,6 +14,7 @@ from skills.tuning.objective import Setup, _EpochReport, _val_figure
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.integration  # a short fit of a network on a universe slice
 def test_the_reported_rank_ic_is_the_validation_rank_ic_of_the_weights_of_that_epoch():
     raw = pd.read_csv(ROOT / "data" / "universe" / "sp500_5yr.csv.gz", parse_dates=["date"])
     keep = sorted(raw["ticker"].unique())[:12]
