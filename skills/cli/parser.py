@@ -133,7 +133,9 @@ def _add_backtest_parser(sub) -> None:
                         help="first date to trade (default: the start of the model's test split, so the "
                              "backtest is out of sample)")
     broker.add_argument("--end", type=date, default=None, help="last date to use (default: the last bar)")
-    broker.add_argument("--plot", metavar="PNG", default=None, help="save the equity curve beside its benchmark")
+    broker.add_argument("--plot", metavar="PNG", default=None,
+                        help="save the equity curve beside its benchmark, both drawdowns and, for one ticker, its "
+                             "price with the fills")
     broker.add_argument("--json", metavar="PATH", default=None, help="write metrics and orders as JSON")
     broker.add_argument("--quiet", action="store_true", help="only the table")
 
