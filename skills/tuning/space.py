@@ -181,9 +181,12 @@ def default_point(model: str, space: dict, fit: dict | None = None, sequence_len
     the point, or None with the names whose default lies outside the space (such a point cannot be a trial).
     """
     training = {name: getattr(TrainConfig(), name) for name in TRAINING_KEYS}
-    training["learning_rate"] = training["learning_rate"] or make_model(model).default_learning_rate
-    defaults = {**training, **model_params(model), **{k: v for k, v in (fit or {}).items() if k in TRAINING_KEYS},
-                "sequence_length": int(sequence_length)}
+    given = {k: v for k, v in (fit or {}).items() if k in TRAINING_KEYS and v is not None}  # None: the default
+    defaults = {**training, **model_params(model), **given, "sequence_length": int(sequence_length)}
+    if defaults["learning_rate"] is None:  # the architecture's own rate
+        defaults["learning_rate"] = make_model(model).default_learning_rate
     point = {key: defaults[key] for key, spec in space.items() if isinstance(spec, dict) and key in defaults}
+    if point.get("class_weight", "") is None and "none" in space["class_weight"].get("choice", ()):
+        point["class_weight"] = "none"  # the command line's spelling of no weighting
     outside = [key for key, value in point.items() if not _inside(space[key], value)]
     return (None, outside) if outside else (point, [])

@@ -11,7 +11,7 @@ from skills.cli import main
 TINY = ["--sequence-length", "10", "--lstm-units", "8", "--attention-units", "4", "--d-model", "8",
         "--num-heads", "2", "--num-layers", "1", "--epochs", "1", "--batch-size", "64", "--quiet"]
 COLUMNS = ["model", "accuracy", "balanced", "acc", "macro-F1", "log", "loss", "IC", "ICIR", "Sharpe", "return", "%",
-           "B&H", "return", "%", "trades", "Sharpe@0.65", "trades@0.65"]
+           "B&H", "return", "%", "trades", "Sharpe@0.65", "trades@0.65", "val", "macro-F1"]
 
 
 @pytest.fixture(scope="module")

@@ -80,6 +80,15 @@ def test_the_default_point_is_what_train_fits_when_it_lies_in_the_space():
     assert default_point("lstm", narrow) == (None, ["lstm_units", "dropout_rate"])
 
 
+def test_the_default_point_of_unset_flags_is_the_architectures_own():
+    """The command line passes None for an unset --learning-rate / --class-weight none: the default point takes
+    the architecture's rate (the Attention-LSTM's 1.5e-4) and the space's spelling "none", so trial 1 is it."""
+    space = search_space("attention_lstm", {"class_weight": {"choice": ["none", "balanced"]}})
+    point, outside = default_point("attention_lstm", space, {"learning_rate": None, "class_weight": None})
+    assert outside == [] and point["learning_rate"] == 1.5e-4 and point["class_weight"] == "none"
+    assert default_point("lstm", search_space("lstm"), {"learning_rate": None})[0]["learning_rate"] == 1e-3
+
+
 def test_a_class_weight_of_none_in_a_space_trains_unweighted():
     """A space may list class_weight "none" as the command line spells it: the trial fits with no weighting."""
     from skills.tuning.objective import split_config
