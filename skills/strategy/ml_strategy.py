@@ -18,12 +18,38 @@ import pandas as pd
 from skills.data.labels import CLASS_NAMES
 from skills.strategy.defaults import DEFAULT_CONFIDENCE
 
-__all__ = ["AUTO", "MLStrategy", "NeedsCerebro", "ProbabilityData", "PROBABILITY_LINES",
+__all__ = ["AUTO", "MLStrategy", "NeedsCerebro", "decide", "ProbabilityData", "PROBABILITY_LINES",
            "resolve_threshold"]
 
 #: The extra feed lines that carry class probabilities, in ``CLASS_NAMES`` order.
 PROBABILITY_LINES = tuple(f"p_{name}" for name in CLASS_NAMES)
 DOWN, FLAT, UP = range(len(CLASS_NAMES))
+
+
+def decide(p, side: int, entry: dict, exit: dict, allow_short: bool = False):
+    """`MLStrategy`'s rule at a bar's close: the side to hold from the next open, or None to leave it as it is.
+
+    Args:
+        p: the bar's probabilities, indexed by class id (``p[UP]``, ``p[DOWN]``).
+        side: the position held: 1 long, -1 short, 0 none.
+        entry: ``{UP: threshold, DOWN: threshold}`` that opens a position on each side.
+        exit: ``{UP: ..., DOWN: ...}``: P(down) reaching ``exit[DOWN]`` closes a long, P(up) reaching ``exit[UP]``
+            a short.
+        allow_short: whether P(down) opens (or reverses into) a short.
+
+    Returns:
+        1 (long), -1 (short), 0 (close) or None (no order). Flat: long when P(up) reaches its entry, else short
+        when shorts are allowed and P(down) reaches its entry. Holding: close when the other side's probability
+        reaches its exit threshold, reversing when it also reaches that side's entry and shorts are allowed.
+    """
+    if side == 0:
+        if p[UP] >= entry[UP]:
+            return 1
+        return -1 if allow_short and p[DOWN] >= entry[DOWN] else None
+    against = DOWN if side > 0 else UP
+    if p[against] < exit[against]:
+        return None
+    return -side if allow_short and p[against] >= entry[against] else 0
 #: ``confidence_threshold`` value meaning "the thresholds chosen on the model's validation split".
 AUTO = "auto"
 
@@ -310,21 +336,12 @@ class MLStrategy(bt.Strategy, metaclass=NeedsCerebro):
             p = self.probabilities(data)
             if p is None:
                 continue
-            position = self.getposition(data).size
-            enter, leave = self.entry, self.exit
-            if position == 0:
-                if p[UP] >= enter[UP]:
-                    self._target(data, self.stake, f"P(up)={p[UP]:.3f}")
-                elif self.p.allow_short and p[DOWN] >= enter[DOWN]:
-                    self._target(data, -self.stake, f"P(down)={p[DOWN]:.3f}")
-                continue
-            side = UP if position > 0 else DOWN
-            against = DOWN if side == UP else UP
-            if p[against] >= leave[against]:
-                reverse = self.p.allow_short and p[against] >= enter[against]
-                fraction = (-self.stake if side == UP else self.stake) if reverse else 0.0
-                self._target(data, fraction, f"P({CLASS_NAMES[against]})={p[against]:.3f}")
-            elif self.p.hold_bars is not None and self._held(data) >= int(self.p.hold_bars):
+            side = int(np.sign(self.getposition(data).size))
+            target = decide(p, side, self.entry, self.exit, self.p.allow_short)
+            if target is not None:
+                read = (UP if target > 0 else DOWN) if side == 0 else (DOWN if side > 0 else UP)
+                self._target(data, target * self.stake, f"P({CLASS_NAMES[read]})={p[read]:.3f}")
+            elif side != 0 and self.p.hold_bars is not None and self._held(data) >= int(self.p.hold_bars):
                 self._target(data, 0.0, f"held {self._held(data)} bars")
 
     def _held(self, data) -> int:

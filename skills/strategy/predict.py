@@ -26,6 +26,7 @@ from skills.strategy.ml_strategy import (
     UP,
     _positive_threshold,
     as_model,
+    decide,
     resolve_threshold,
 )
 from skills.strategy.topk import topk_picks
@@ -102,23 +103,14 @@ def ml_actions(p, entry: tuple, exit: tuple, allow_short: bool = False) -> dict:
         ``"cover"`` or ``"reverse to long"`` when short. (``hold_bars``, which closes a position after N bars
         whatever the probabilities, is not applied: it depends on when the position was opened.)
     """
-    enter = {UP: entry[0], DOWN: entry[1]}
-    leave = {UP: exit[0], DOWN: exit[1]}
-    if p[UP] >= enter[UP]:
-        flat = "enter long"
-    elif allow_short and p[DOWN] >= enter[DOWN]:
-        flat = "enter short"
-    else:
-        flat = "nothing"
-    actions = {"flat": flat}
-    for side, against, out, reverse in (("long", DOWN, "exit", "reverse to short"),
-                                        ("short", UP, "cover", "reverse to long")):
-        if side == "short" and not allow_short:
-            continue
-        if p[against] >= leave[against]:
-            actions[side] = reverse if allow_short and p[against] >= enter[against] else out
-        else:
-            actions[side] = "hold"
+    enter, leave = {UP: entry[0], DOWN: entry[1]}, {UP: exit[0], DOWN: exit[1]}
+    words = {0: {1: "enter long", -1: "enter short", None: "nothing"},
+             1: {None: "hold", 0: "exit", -1: "reverse to short"},
+             -1: {None: "hold", 0: "cover", 1: "reverse to long"}}
+    actions = {"flat": words[0][decide(p, 0, enter, leave, allow_short)],
+               "long": words[1][decide(p, 1, enter, leave, allow_short)]}
+    if allow_short:
+        actions["short"] = words[-1][decide(p, -1, enter, leave, allow_short)]
     return actions
 
 
