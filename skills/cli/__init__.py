@@ -18,6 +18,7 @@ from skills.cli import tune as tune_command
 from skills.cli.parser import UsageError, build_parser, parse_args
 from skills.data import DataError
 from skills.models import ModelFileError
+from skills.tracking import TrackingError
 from skills.training import TrainingError
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -39,7 +40,7 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():  # a warning is one line too, and the handler is restored after
             warnings.showwarning = lambda message, *rest, **kw: print(f"warning: {message}", file=sys.stderr)
             return COMMANDS[args.command](args)
-    except (DataError, ModelFileError, UsageError, TrainingError, LockedError) as exc:
+    except (DataError, ModelFileError, UsageError, TrainingError, LockedError, TrackingError) as exc:
         print(f"skills {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from skills import pipeline
-from skills.cli.loading import flag_errors, load_bars
+from skills.cli.loading import flag_errors, load_bars, tracking
 from skills.cli.parser import check_model_path, check_output, names, ray_options
 from skills.cli.train import fit_options, network_options, prepare_options
 from skills.evaluation import ALL_BASELINES
@@ -37,10 +37,11 @@ def backtest(args) -> int:
     check_output("--json", args.json, (".json",))
     _check_model_and_range(args)
     settings = vars(args)  # the JSON records the flags, with the load report that loading adds to them
+    tracked = tracking(args)
     bars = load_bars(args)
     with flag_errors(model="--model-path"):
         run = pipeline.backtest(args.model_path, bars, strategy=args.strategy, start=args.start, end=args.end,
-                                plot=args.plot, json_path=args.json, settings=settings,
+                                plot=args.plot, json_path=args.json, settings=settings, tracking=tracked,
                                 **{name: getattr(args, name) for name in _BACKTEST_OPTIONS})
     if run.strategy_source == "label":
         print("--strategy topk: the model was trained with --label cross_section (give --strategy ml to override)")
@@ -80,13 +81,14 @@ def compare(args) -> int:
             pipeline.new_model(name, args.sequence_length, **network_options(name, args))
     parallel = ray_options(args)  # None: serial, in this process
     settings = vars(args)  # the JSON records the flags, with the load report that loading adds to them
+    tracked = tracking(args)
     bars = load_bars(args)
     with flag_errors():
         result = pipeline.compare(bars, models=models, baselines=baselines, n_splits=args.n_splits, fold=args.fold,
                                   strategy=args.strategy, k=args.k, n_drop=args.n_drop, rebalance=args.rebalance,
                                   confidence_threshold=args.confidence_threshold, commission=args.commission,
                                   parallel=parallel, json_path=args.json, plot=args.plot, settings=settings,
-                                  **options)
+                                  tracking=tracked, **options)
     print(result.format())
     _written(result.files)
     return 0

@@ -339,3 +339,17 @@ def add_config_flag(p) -> None:
     p.add_argument("--config", metavar="FILE", default=None,
                    help="JSON or YAML file of flag values (e.g. the best_config.json of tune); flags given on the "
                         "command line win")
+
+
+def add_tracking_flags(p) -> None:
+    """``--track``, ``--tracking-uri``, ``--experiment``: log the run into MLflow (`skills.tracking.Tracking`)."""
+    g = p.add_argument_group("tracking (MLflow: pip install .[tracking])")
+    g.add_argument("--track", action="store_true",
+                   help="log this run into MLflow: params, per-epoch figures, test figures and files (see them with "
+                        "'mlflow ui' in the same folder)")
+    g.add_argument("--tracking-uri", metavar="URI", default=None,
+                   help="where runs go: sqlite:///mlflow.db, http://HOST:5000, ... (implies --track; default: "
+                        "$MLFLOW_TRACKING_URI, else MLflow's local store in the working folder)")
+    g.add_argument("--experiment", metavar="NAME", default=None,
+                   help="MLflow experiment of the run (implies --track; default: $MLFLOW_EXPERIMENT_NAME, else "
+                        "'skills')")

@@ -12,7 +12,7 @@ from skills.pipeline import OptionError, is_universe
 from skills.pipeline import load_bars as load_data
 from skills.pipeline.loading import UNIVERSE_DEFAULTS
 
-__all__ = ["flag_errors", "is_universe", "load_bars", "resolve_features"]
+__all__ = ["flag_errors", "is_universe", "load_bars", "resolve_features", "tracking"]
 
 log = logging.getLogger("skills")
 
@@ -76,3 +76,17 @@ def resolve_features(text: str):
     if len(set(names)) != len(names):
         raise UsageError(f"--features lists a name twice: {text!r}")
     return names
+
+
+def tracking(args):
+    """The `skills.tracking.Tracking` that ``--track`` / ``--tracking-uri`` / ``--experiment`` ask for, connected
+    (`Tracking.check`) before any data is read; None without them.
+
+    Raises:
+        TrackingError: MLflow missing, a malformed URI or a server that does not answer (one line).
+    """
+    if not (getattr(args, "track", False) or getattr(args, "tracking_uri", None) or getattr(args, "experiment", None)):
+        return None
+    from skills.tracking import Tracking
+
+    return Tracking(args.tracking_uri, args.experiment).check()

@@ -20,6 +20,7 @@ from skills.cli.flags import (
     add_old_spellings,
     add_ray_flags,
     add_strategy_flags,
+    add_tracking_flags,
     add_training_flags,
     add_walk_forward_flags,
     date,
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true",
                    help="continue training the model already at --model-path (same model and features)")
     g.add_argument("--quiet", action="store_true", help="no progress bars, only the final table")
+    add_tracking_flags(train)
     add_config_flag(train)
 
     _add_backtest_parser(sub)
@@ -138,6 +140,7 @@ def _add_backtest_parser(sub) -> None:
                              "price with the fills")
     broker.add_argument("--json", metavar="PATH", default=None, help="write metrics and orders as JSON")
     broker.add_argument("--quiet", action="store_true", help="only the table")
+    add_tracking_flags(backtest)
 
 
 def _add_predict_parser(sub) -> None:
@@ -181,6 +184,7 @@ def _add_compare_parser(sub) -> None:
     g.add_argument("--json", metavar="PATH", default=None, help="write every fold's figures and the summary as JSON")
     g.add_argument("--plot", metavar="PNG", default=None, help="save macro-F1, IC and Sharpe per model")
     g.add_argument("--quiet", action="store_true", help="only the table")
+    add_tracking_flags(compare)
     add_config_flag(compare)
 
 
@@ -210,6 +214,7 @@ def _add_tune_parser(sub) -> None:
     tune.set_defaults(**{name: default_of(tune_search, name)
                          for name in ("epochs", "sequence_length", "val_fraction", "test_fraction")})
     g.add_argument("--quiet", action="store_true", help="no progress lines, only the table")
+    add_tracking_flags(tune)
 
 
 def parse_args(argv=None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from skills import pipeline
-from skills.cli.loading import flag_errors, load_bars, resolve_features
+from skills.cli.loading import flag_errors, load_bars, resolve_features, tracking
 from skills.cli.parser import NETWORK_FLAGS
 from skills.models import model_params
 from skills.training import progress_verbosity
@@ -56,10 +56,12 @@ def train(args) -> int:
     settings = {key: value for key, value in vars(args).items() if key != "load_report"}
     with flag_errors():
         pipeline.check_model_path(args.model_path)
+    tracked = tracking(args)
+    with flag_errors():
         bars = load_bars(args)
         result = pipeline.train(bars, model=args.model, model_path=args.model_path, resume=args.resume,
                                 tensorboard_dir=args.tensorboard_dir,
                                 verbose=progress_verbosity(sys.stdout, quiet=args.quiet),
-                                settings=settings, **options)
+                                settings=settings, tracking=tracked, **options)
     print(result.format())
     return 0

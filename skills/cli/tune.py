@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skills.cli.loading import flag_errors, load_bars
+from skills.cli.loading import flag_errors, load_bars, tracking
 from skills.cli.parser import UsageError, check_data_path, ray_options
 from skills.cli.train import fit_options, prepare_options
 from skills.pipeline import check_fractions
@@ -35,12 +35,14 @@ def run(args) -> int:
     sequence_length = options.pop("sequence_length")
     fit = fit_options(args)
     fit.pop("epochs")
+    tracked = tracking(args)
     bars = load_bars(args)
     try:
         result = tune(args.model, bars, trials=args.trials, folds=args.n_splits, epochs=args.epochs, out=args.out,
                       space=overrides, metric=metric, mode=args.mode, val_fraction=args.val_fraction,
                       sequence_length=sequence_length, prepare=options, fit=fit, test_fraction=args.test_fraction,
-                      parallel=parallel, quiet=args.quiet, **({} if args.seed is None else {"seed": args.seed}))
+                      parallel=parallel, quiet=args.quiet, tracking=tracked,
+                      **({} if args.seed is None else {"seed": args.seed}))
     except (TuningError, ConnectionError) as exc:  # ConnectionError: no Ray cluster at --address / RAY_ADDRESS
         raise UsageError(str(exc)) from None
     counts = result.trials["status"].value_counts().to_dict()

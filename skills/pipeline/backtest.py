@@ -15,6 +15,7 @@ from skills.data.dataset import as_frames
 from skills.evaluation.tables import format_metrics, format_ticker_table, format_topk_metrics
 from skills.models import load_model
 from skills.pipeline.loading import OptionError, load_bars, write_json
+from skills.pipeline.tracked import log_backtest, start_run
 from skills.plots import plot_backtest, save_figure
 from skills.strategy import DEFAULT_REBALANCE, default_strategy, names_per_side, run_backtest, topk_defaults
 from skills.strategy.backtest import BacktestResult, out_of_sample_start
@@ -144,7 +145,7 @@ def _topk_options(options: dict, n: int, where: str) -> dict:
 
 
 def backtest(model, data=None, *, strategy=None, start=None, end=None, plot=None, json_path=None, settings=None,
-             on_bad_rows=None, on_bad_files=None, **options) -> BacktestRun:
+             on_bad_rows=None, on_bad_files=None, tracking=None, **options) -> BacktestRun:
     """Trade a model's signals from its out-of-sample start (`run_backtest`), as ``python -m skills backtest``.
 
     Args:
@@ -161,6 +162,8 @@ def backtest(model, data=None, *, strategy=None, start=None, end=None, plot=None
             JSON file.
         settings: recorded as the JSON's ``flags``; default: this call's arguments.
         on_bad_rows, on_bad_files: the loading policies of `load_bars`.
+        tracking: a `skills.tracking.Tracking`: log the backtest into MLflow (`log_backtest`: its options, figures
+            and the figure of `BacktestRun.figure`); it connects before anything is loaded. None: no tracking.
         **options: `run_backtest`'s: ``cash``, ``commission``, ``slippage``, ``stake``; for ``"ml"``
             ``confidence_threshold``, ``exit_threshold``, ``allow_short``, ``hold_bars``; for ``"topk"`` ``k``,
             ``n_drop`` (both `topk_defaults` when None), ``rebalance`` (`DEFAULT_REBALANCE`), ``long_short``.
@@ -172,6 +175,7 @@ def backtest(model, data=None, *, strategy=None, start=None, end=None, plot=None
     Raises:
         OptionError: options of the other strategy, ``k`` more than a side can hold, ``start`` after ``end``, an
             output path without a suffix, ...; ModelFileError: a bad model file; DataError: bad bars.
+        TrackingError: ``tracking`` cannot reach its store.
         TypeError: an unknown option.
     """
     known = set(_BROKER) | {"stake"} | {name for names in _ONLY.values() for name in names}
@@ -189,7 +193,19 @@ def backtest(model, data=None, *, strategy=None, start=None, end=None, plot=None
         settings = dict(model=str(model) if isinstance(model, (str, Path)) else type(model).__name__,
                         data=data if data is None or isinstance(data, (str, Path)) else type(data).__name__,
                         strategy=strategy, start=start, end=end, **options)
+    if tracking is not None:
+        tracking.check()
     model_path = str(model) if isinstance(model, (str, Path)) else (getattr(model, "path_", None) or "the model")
+    with start_run(tracking, f"backtest {Path(model_path).stem}") as tracked:
+        run = _backtest(model, model_path, data, strategy, start, end, plot, json_path, settings, on_bad_rows,
+                        on_bad_files, options)
+        if tracked is not None:
+            log_backtest(tracked, run)
+    return run
+
+
+def _backtest(model, model_path, data, strategy, start, end, plot, json_path, settings, on_bad_rows, on_bad_files,
+              options) -> BacktestRun:
     model = load_model(model) if isinstance(model, (str, Path)) else model
     bars = load_bars(data, on_bad_rows, on_bad_files)
     tickers = list(as_frames(bars))

@@ -16,6 +16,7 @@ from skills.evaluation.tables import format_summary_table
 from skills.models import MODEL_NAMES, model_params
 from skills.pipeline.backtest import source_of, topk_rule
 from skills.pipeline.loading import OptionError, load_bars, new_model, write_json
+from skills.pipeline.tracked import log_compare, start_run
 from skills.pipeline.train import _sequence_length, route_options
 from skills.plots import plot_walk_forward, save_figure
 from skills.strategy import DEFAULT_REBALANCE, default_strategy
@@ -87,7 +88,7 @@ class CompareResult:
 def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_splits: int = DEFAULT_SPLITS,
             fold: int | None = None, strategy=None, k=None, n_drop=None, rebalance=None, confidence_threshold=None,
             commission=None, parallel=None, json_path=None, plot=None, settings=None, on_bad_rows=None,
-            on_bad_files=None, **options) -> CompareResult:
+            on_bad_files=None, tracking=None, **options) -> CompareResult:
     """Walk-forward comparison of models beside baselines, as ``python -m skills compare``.
 
     Each of ``n_splits`` folds (`prepare_walk_forward`) fits a new model of every architecture on its past and
@@ -112,6 +113,9 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
         json_path, plot: write every fold's figures and the summary as JSON / the summary as a figure.
         settings: recorded as the JSON's ``flags``; default: this call's arguments.
         on_bad_rows, on_bad_files: the loading policies of `load_bars`.
+        tracking: a `skills.tracking.Tracking`: log the comparison into MLflow (`log_compare`: a parent run with
+            the summary, a child run per model × fold); it connects before any data is loaded, and a comparison
+            that fails is marked FAILED. None: no tracking.
         **options: the networks' hyperparameters (each model gets those it takes), the data options of
             `prepare_walk_forward` (``mode``, ``sequence_length``, ``label``, ``val_fraction``, ...) and the
             trainer's options of `TrainConfig` (``epochs``, ``seed``, ...).
@@ -122,6 +126,7 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
     Raises:
         OptionError: an unknown model or baseline, a name listed twice, a hyperparameter no model takes or one
             a model refuses, top-k on one ticker, ``k`` more than the tickers; DataError: bad or short data.
+        TrackingError: ``tracking`` cannot reach its store.
         TypeError: an unknown keyword argument.
     """
     models = _names("models", models, MODEL_NAMES, allow_empty=True)
@@ -149,6 +154,20 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
                         models=models, baselines=baselines, n_splits=n_splits, fold=fold, strategy=strategy, k=k,
                         n_drop=n_drop, rebalance=rebalance, confidence_threshold=confidence_threshold,
                         commission=commission, **options)
+    if tracking is not None:
+        tracking.check()
+    with start_run(tracking, f"compare {','.join(models) or 'baselines'}") as run:
+        result = _compare(data, models, baselines, makers, n_splits, fold, strategy, k, n_drop, rebalance,
+                          confidence_threshold, commission, parallel, json_path, plot, settings, on_bad_rows,
+                          on_bad_files, network, data_options, fit)
+        if run is not None:
+            log_compare(run, result)
+    return result
+
+
+def _compare(data, models, baselines, makers, n_splits, fold, strategy, k, n_drop, rebalance, confidence_threshold,
+             commission, parallel, json_path, plot, settings, on_bad_rows, on_bad_files, network, data_options,
+             fit) -> CompareResult:
     started = time.perf_counter()
     bars = load_bars(data, on_bad_rows, on_bad_files)
     tickers = sorted(as_frames(bars))

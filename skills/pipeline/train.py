@@ -18,6 +18,7 @@ from skills.evaluation import score_on_test, training_report
 from skills.evaluation.tables import format_confusion, format_table
 from skills.models import MODEL_NAMES, load_model, model_params
 from skills.pipeline.loading import OptionError, load_bars, load_records, new_model, write_json
+from skills.pipeline.tracked import log_train, start_run
 from skills.plots import plot_confusion_matrix, plot_training_curves, save_figure
 from skills.strategy import DEFAULT_REBALANCE, default_strategy, topk_defaults
 from skills.training import TrainConfig, gpu_available, precision_reason, remove_backup, resolve_precision
@@ -143,7 +144,7 @@ class TrainResult:
 
 def train(data=None, *, model: str = DEFAULT_MODEL, model_path=DEFAULT_MODEL_PATH, resume: bool = False,
           on_bad_rows=None, on_bad_files=None, tensorboard_dir=None, verbose: int = 0, settings=None,
-          **options) -> TrainResult:
+          tracking=None, **options) -> TrainResult:
     """Train a model and write it beside its report and plots, as ``python -m skills train`` does.
 
     Loads ``data`` (`load_bars`), prepares leak-free windows (`prepare_dataset`), fits ``model`` on the training
@@ -166,6 +167,9 @@ def train(data=None, *, model: str = DEFAULT_MODEL, model_path=DEFAULT_MODEL_PAT
         verbose: Keras progress bars (0 silent, 1 bar, 2 a line per epoch).
         settings: recorded as the report's ``flags`` (the command line records its flags); default: this call's
             arguments.
+        tracking: a `skills.tracking.Tracking`: log the run into MLflow (`log_train`: params, every epoch's
+            figures, the test figures beside the baselines', the files written); it connects before anything
+            else, and a run that fails is marked FAILED. None: no tracking.
         **options: the network's hyperparameters (``lstm_units``, ``dropout_rate``, ...; `model_params`), the
             data options of `prepare_dataset` (``sequence_length``, ``horizon``, ``label``, ``features``,
             ``val_fraction``, ...) and the trainer's options of `TrainConfig` (``epochs``, ``batch_size``,
@@ -178,6 +182,7 @@ def train(data=None, *, model: str = DEFAULT_MODEL, model_path=DEFAULT_MODEL_PAT
         OptionError: an argument value that cannot work (named in the message).
         DataError: bad data; ModelFileError: a bad model file to resume; TrainingError: the loss became NaN, or
             the backup at ``<stem>.backup`` is another run's; LockedError: another run writes ``model_path``.
+        TrackingError: ``tracking`` cannot reach its store.
         TypeError: an unknown keyword argument.
     """
     network, data_options, fit = route_options(options)
@@ -185,13 +190,18 @@ def train(data=None, *, model: str = DEFAULT_MODEL, model_path=DEFAULT_MODEL_PAT
         settings = dict(data=data if data is None or isinstance(data, (str, Path)) else type(data).__name__,
                         model=model, model_path=model_path, resume=resume, **options)
     model_path = check_model_path(model_path)
-    with exclusive_lock(model_path, "model file"):
-        return _train(data, model, model_path, resume, network, data_options, fit,
-                      dict(on_bad_rows=on_bad_rows, on_bad_files=on_bad_files, tensorboard_dir=tensorboard_dir,
-                           verbose=verbose, settings=settings))
+    if tracking is not None:
+        tracking.check()
+    with exclusive_lock(model_path, "model file"), start_run(tracking, f"train {model}") as run:
+        result = _train(data, model, model_path, resume, network, data_options, fit,
+                        dict(on_bad_rows=on_bad_rows, on_bad_files=on_bad_files, tensorboard_dir=tensorboard_dir,
+                             verbose=verbose, settings=settings), run)
+        if run is not None:
+            log_train(run, result)
+        return result
 
 
-def _train(data, name, model_path, resume, network, data_options, fit, extra) -> TrainResult:
+def _train(data, name, model_path, resume, network, data_options, fit, extra, run=None) -> TrainResult:
     stem = model_path.with_suffix("")
     files = {"model": model_path, "report": Path(f"{stem}.report.json"), "curves": Path(f"{stem}.curves.png"),
              "confusion": Path(f"{stem}.confusion.png")}
@@ -210,7 +220,8 @@ def _train(data, name, model_path, resume, network, data_options, fit, extra) ->
         log.info(line)
     precision = _log_precision(config.precision, type(model).__name__)
     model.fit(prepared_data, **fit, tensorboard_dir=extra["tensorboard_dir"], backup_dir=str(backup_dir),
-              verbose=extra["verbose"], **({"warm_start": True} if resume else {}))
+              verbose=extra["verbose"], callbacks=None if run is None else [run.callback()],
+              **({"warm_start": True} if resume else {}))
     trained = time.perf_counter()
 
     frames = as_frames(bars)

@@ -3,6 +3,7 @@ validation splits, kept on disk, resumable, and refitted at the end."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -23,6 +24,7 @@ from skills.models import make_model
 from skills.tuning.objective import METRICS, Setup, final_slot, split_config, trainable
 from skills.tuning.results import best_row, flag_config, format_trials, trial_frame, trial_rows, write_trials
 from skills.tuning.space import default_point, search_space, to_ray
+from skills.tuning.tracked import log_search, trial_logger
 
 __all__ = ["TuneResult", "TuningError", "tune"]
 
@@ -172,7 +174,7 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
          prepare: dict | None = None, fit: dict | None = None, test_fraction: float = 0.15,
          parallel: RayOptions | None = None, seed: int = 42,
          grace_period: int | None = None, reduction_factor: int = 3, points_to_evaluate=None, refit: bool = True,
-         quiet: bool = False, try_default: bool = True) -> TuneResult:
+         quiet: bool = False, try_default: bool = True, tracking=None) -> TuneResult:
     """Search hyperparameters of architecture ``model`` on walk-forward validation splits, with Ray Tune.
 
     Each trial samples a configuration (Optuna's TPE through `ray.tune.search.optuna.OptunaSearch`), trains it on
@@ -212,6 +214,9 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
             says whether the search beat the defaults (skipped, with a line, when a default lies outside the space).
         try_default: False leaves the defaults out (the searcher proposes every trial).
         refit: refit and save the best configuration. quiet: no progress lines.
+        tracking: a `skills.tracking.Tracking`: log the search into MLflow, a parent run with the best
+            configuration and the trial table, a child run per trial (`skills.tuning.tracked`); it connects
+            before Ray starts. None: no tracking.
 
     Returns:
         TuneResult.
@@ -220,6 +225,7 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
         TuningError: ``out`` holds a search with other settings or is in use by another search, a bad ``metric``,
             or fewer than 2 folds.
         DataError: a bad space entry, or data too short for the folds.
+        TrackingError: ``tracking`` cannot reach its store.
     """
     if metric not in METRICS:
         raise TuningError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
@@ -237,21 +243,30 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
         points_to_evaluate = None if default is None else [default]
         if outside and not quiet:
             print(f"the defaults of {', '.join(outside)} lie outside the search space: they are not tried first")
+    if tracking is not None:
+        tracking.check()
     shown, out = Path(out), Path(out).resolve()  # Ray Tune wants an absolute path; messages show the one given
     out.mkdir(parents=True, exist_ok=True)
     try:  # one search per folder; a refit's model file is locked too (against a `train` writing it)
         with exclusive_lock(out, "search folder"):
             _check_same_search(out, _description(setup, space, trials, data))
-            return _search(model, data, out=out, setup=setup, space=space, trials=trials, direction=direction,
-                           parallel=parallel or RayOptions(), seed=seed, grace_period=grace_period,
-                           reduction_factor=reduction_factor, points_to_evaluate=points_to_evaluate, refit=refit,
-                           test_fraction=test_fraction, quiet=quiet, started=started, shown=shown, default=default)
+            with contextlib.nullcontext() if tracking is None else tracking.start_run(f"tune {model}") as run:
+                result = _search(model, data, out=out, setup=setup, space=space, trials=trials,
+                                 direction=direction, parallel=parallel or RayOptions(), seed=seed,
+                                 grace_period=grace_period, reduction_factor=reduction_factor,
+                                 points_to_evaluate=points_to_evaluate, refit=refit, test_fraction=test_fraction,
+                                 quiet=quiet, started=started, shown=shown, default=default,
+                                 callbacks=[] if run is None else [trial_logger(tracking, run)])
+                if run is not None:
+                    log_search(run, result, setup, space, trials, out)
+                return result
     except LockedError as exc:
         raise TuningError(str(exc)) from None
 
 
 def _search(model, data, *, out, setup, space, trials, direction, parallel, seed, grace_period, reduction_factor,
-            points_to_evaluate, refit, test_fraction, quiet, started, shown, default=None) -> TuneResult:
+            points_to_evaluate, refit, test_fraction, quiet, started, shown, default=None,
+            callbacks=()) -> TuneResult:
     """`tune` once ``out`` is locked and checked."""
     import optuna
     import ray
@@ -286,7 +301,7 @@ def _search(model, data, *, out, setup, space, trials, direction, parallel, seed
                                                 search_alg=searcher, scheduler=scheduler, reuse_actors=True),
                 run_config=ray_tune.RunConfig(name=EXPERIMENT, storage_path=str(out), verbose=0,
                                               failure_config=ray_tune.FailureConfig(max_failures=0),
-                                              callbacks=[progress]))
+                                              callbacks=[progress, *callbacks]))
         if not quiet:
             where = ray.get_runtime_context().gcs_address
             cpus = ray.cluster_resources().get("CPU", 0)
