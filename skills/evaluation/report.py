@@ -110,7 +110,9 @@ def training_report(model, data, results, *, name, settings=None, timings=None, 
         files (Mapping[str, path], optional): what was written; `files["model"]` is the model file.
 
     Returns:
-        dict: `model`, `model_class`, `model_path`, `params`, `flags`, `precision` (the dtype policy trained under),
+        dict: `model`, `model_class`, `model_path`, `params`, `flags`, `training` (the settings the trainer
+        resolved: learning rate, epochs run, ``global_batch_size`` = batch per device x devices, ...),
+        `precision` (the dtype policy trained under),
         `precision_reason` (why: asked for, or the measurement `--precision auto` went by), `backend`, `versions`,
         `data` (`path`, `tickers`, `features`, `date_ranges`, `windows`, `class_counts`, `label_rule`),
         `test_metrics`, `history`, `timings`, `files`.
@@ -126,6 +128,8 @@ def training_report(model, data, results, *, name, settings=None, timings=None, 
         "model_path": files.get("model"),
         "params": int(model.network_.count_params()),
         "flags": settings,
+        "training": {key: _plain(value) for key, value in (model.metadata_.get("training") or {}).items()
+                     if key not in ("precision", "precision_reason")},
         "precision": (model.metadata_.get("training") or {}).get("precision"),
         "precision_reason": (model.metadata_.get("training") or {}).get("precision_reason"),
         "backend": keras.backend.backend(),

@@ -67,7 +67,8 @@ def test_training_report_records_model_data_metrics_and_files(fitted, tmp_path):
     report = training_report(model, data, results, name="attention_lstm", settings=settings,
                              timings={"train_s": 1.5}, files=files)
     assert json.loads(json.dumps(report)) == report  # JSON types only
-    assert list(report) == ["model", "model_class", "model_path", "params", "flags", "precision", "precision_reason",
+    assert list(report) == ["model", "model_class", "model_path", "params", "flags", "training", "precision",
+                            "precision_reason",
                             "backend", "versions", "data", "test_metrics", "history", "timings", "files"]
     assert report["model"] == "attention_lstm" and report["model_class"] == "AttentionLSTMModel"
     assert report["model_path"] == str(tmp_path / "m.keras") and report["files"]["curves"].endswith("curves.png")

@@ -26,6 +26,9 @@ def test_train_writes_the_model_report_and_plots_and_returns_their_figures(train
     assert set(result.results) == {"attention_lstm", "majority", "prior", "lightgbm"}
     assert report["test_metrics"] == json.loads(json.dumps(result.results))
     assert report["flags"]["epochs"] == 1 and report["flags"]["model"] == "attention_lstm"
+    training = report["training"]  # what the trainer resolved: the architecture's rate, the batch over devices
+    assert training["learning_rate"] == result.model.default_learning_rate and training["epochs_run"] == 1
+    assert training["batch_size"] == training["global_batch_size"] == TINY["batch_size"]  # one device
     assert result.epochs_run == 1 == report["timings"]["epochs_run"] == len(result.model.history_["loss"])
     assert result.topk is None and result.n_tickers == 1 and result.load_report is None  # one ticker: no top-k
 
