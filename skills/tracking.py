@@ -39,6 +39,7 @@ DEFAULT_EXPERIMENT = "skills"
 _MAX_PARAM = 6000  # MLflow's limit on a param value's length
 _BATCH = 100  # params per log_batch call (MLflow's limit)
 _CHECK_TIMEOUT_S = "5"  # an HTTP tracking server that does not answer within this is unreachable
+_KIND = "mlflow.experimentKind"  # MLflow's UI opens a "custom_model_development" experiment as model training
 
 
 class TrackingError(ValueError):
@@ -154,7 +155,8 @@ class Tracking:
             client = mlflow.MlflowClient(tracking_uri=uri)
             experiment = client.get_experiment_by_name(self.experiment)
             if experiment is None:
-                self.experiment_id = client.create_experiment(self.experiment, artifact_location=_artifacts(uri))
+                self.experiment_id = client.create_experiment(self.experiment, artifact_location=_artifacts(uri),
+                                                              tags={_KIND: "custom_model_development"})
             elif experiment.lifecycle_stage != "active":
                 raise TrackingError(f"tracking URI {uri}: experiment {self.experiment!r} is deleted (restore it in "
                                     f"MLflow or name another with --experiment)")

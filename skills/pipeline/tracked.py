@@ -42,7 +42,7 @@ def _common_tags(tickers, data_path) -> dict:
 def log_train(run, result) -> None:
     """A `TrainResult`: the resolved hyperparameters (network, training, labels, features) and the flags as params;
     the data, date ranges, backend and precision as tags; the test figures of the model (``test_<figure>``) and of
-    each baseline (``<baseline>/test_<figure>``) and the timings as metrics; the model file, the report JSON and
+    each baseline (``baselines/<baseline>/test_<figure>``) and the timings as metrics; the model file, the report JSON and
     the plots as artifacts. The per-epoch figures come from the run's callback during ``fit``."""
     model, report = result.model, result.report
     training = {key: value for key, value in model.metadata_["training"].items()
@@ -58,7 +58,7 @@ def log_train(run, result) -> None:
                   **ranges, "model": result.name,
                   "precision": result.precision, "label_basis": data["label_rule"].get("basis")})
     for name, figures in result.results.items():
-        prefix = "test_" if name == result.name else f"{name}/test_"
+        prefix = "test_" if name == result.name else f"baselines/{name}/test_"
         run.log_metrics(top_scalars(figures), prefix=prefix)
     run.log_metrics(result.timings, prefix="time/")
     for path in result.files.values():

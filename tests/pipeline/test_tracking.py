@@ -57,8 +57,8 @@ def test_a_train_run_holds_params_tags_and_the_test_figures_beside_the_baselines
     metrics = run.data.metrics
     for figure in ("accuracy", "macro_f1", "log_loss"):
         assert metrics[f"test_{figure}"] == pytest.approx(result.results["lstm"][figure])
-        assert metrics[f"lightgbm/test_{figure}"] == pytest.approx(result.results["lightgbm"][figure])
-        assert metrics[f"majority/test_{figure}"] == pytest.approx(result.results["majority"][figure])
+        assert metrics[f"baselines/lightgbm/test_{figure}"] == pytest.approx(result.results["lightgbm"][figure])
+        assert metrics[f"baselines/majority/test_{figure}"] == pytest.approx(result.results["majority"][figure])
 
 
 def test_the_metric_history_has_one_step_per_epoch_run(tracked, store):
