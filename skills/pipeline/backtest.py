@@ -20,7 +20,7 @@ from skills.plots import plot_backtest, save_figure
 from skills.strategy import DEFAULT_REBALANCE, default_strategy, names_per_side, run_backtest, topk_defaults
 from skills.strategy.backtest import BacktestResult, out_of_sample_start
 
-__all__ = ["BacktestRun", "backtest", "check_range", "source_of", "topk_rule"]
+__all__ = ["BacktestRun", "backtest", "check_range", "model_strategy", "source_of", "topk_rule"]
 
 # the options of each strategy only (`run_backtest` params), for "given only with the other strategy"
 _ONLY = {"ml": ("confidence_threshold", "exit_threshold", "allow_short", "hold_bars"),
@@ -112,7 +112,7 @@ def check_range(start, end) -> None:
         raise OptionError(f"{{start}} {start:%Y-%m-%d} is after {{end}} {end:%Y-%m-%d}", "start", "end")
 
 
-def _strategy(strategy, n_tickers: int, model) -> tuple[str, str]:
+def model_strategy(strategy, n_tickers: int, model) -> tuple[str, str]:
     """The strategy and its source: as given, else `default_strategy` of the tickers and the model's labels."""
     if strategy is not None:
         return strategy, "given"
@@ -209,7 +209,7 @@ def _backtest(model, model_path, data, strategy, start, end, plot, json_path, se
     model = load_model(model) if isinstance(model, (str, Path)) else model
     bars = load_bars(data, on_bad_rows, on_bad_files)
     tickers = list(as_frames(bars))
-    strategy, source = _strategy(strategy, len(tickers), model)
+    strategy, source = model_strategy(strategy, len(tickers), model)
     other = "ml" if strategy == "topk" else "topk"
     given = [name for name in _ONLY[other] if name in options]
     if given:

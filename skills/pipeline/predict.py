@@ -17,7 +17,7 @@ from skills._atomic import write_together
 from skills.data import DataError
 from skills.data.dataset import as_frames
 from skills.models import load_model
-from skills.pipeline.backtest import _strategy, source_of, topk_rule
+from skills.pipeline.backtest import model_strategy, source_of, topk_rule
 from skills.pipeline.loading import OptionError, load_bars, write_json
 from skills.strategy.predict import next_open
 
@@ -201,7 +201,7 @@ def predict(model, data=None, *, date=None, strategy=None, json_path=None, csv_p
     where = source_of(data, bars)
     date, last = _check_date(date, frames, where)
     _check_universe(model, frames, model_path)
-    strategy, source = _strategy(strategy, len(frames), model)
+    strategy, source = model_strategy(strategy, len(frames), model)
     other = _TOPK if strategy == "ml" else _ML
     given = [name for name in other if name in options]
     if given:

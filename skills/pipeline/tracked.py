@@ -42,8 +42,8 @@ def _common_tags(tickers, data_path) -> dict:
 def log_train(run, result) -> None:
     """A `TrainResult`: the resolved hyperparameters (network, training, labels, features) and the flags as params;
     the data, date ranges, backend and precision as tags; the test figures of the model (``test_<figure>``) and of
-    each baseline (``baselines/<baseline>/test_<figure>``) and the timings as metrics; the model file, the report JSON and
-    the plots as artifacts. The per-epoch figures come from the run's callback during ``fit``."""
+    each baseline (``baselines/<baseline>/test_<figure>``) and the timings as metrics; the model file, the report
+    JSON and the plots as artifacts. The per-epoch figures come from the run's callback during ``fit``."""
     model, report = result.model, result.report
     training = {key: value for key, value in model.metadata_["training"].items()
                 if key not in ("members", "precision_reason", "epochs_run")}

@@ -9,6 +9,7 @@ import pytest
 
 from skills import pipeline
 from skills.cli import main
+from skills.data import DataError
 from skills.models import load_model
 from skills.tracking import Tracking
 
@@ -87,7 +88,7 @@ def test_the_logged_model_file_predicts_the_same_probabilities(tracked, store, t
 
 def test_a_run_that_fails_is_marked_failed(aapl, tmp_path, store):
     tracking = Tracking(store, "fails").check()
-    with pytest.raises(Exception):
+    with pytest.raises(DataError):  # 30 bars: too short, found after the run has started
         pipeline.train(aapl.iloc[:30], model="lstm", model_path=tmp_path / "m.keras", tracking=tracking, **LSTM)
     [run] = MlflowClient(store).search_runs([tracking.experiment_id])
     assert run.info.status == "FAILED" and not (tmp_path / "m.keras").exists()
