@@ -32,7 +32,7 @@ def tracked(tmp_path_factory, aapl_file, store):
     """The same tiny LSTM trained twice on the AAPL slice, once tracked: (tracked result, untracked result, its run,
     the folder of both)."""
     folder = tmp_path_factory.mktemp("tracked")
-    options = {**LSTM, "epochs": 3, "patience": 5}
+    options = {**LSTM, "epochs": 2, "patience": 5}
     tracking = Tracking(store, "train").check()
     result = pipeline.train(aapl_file, model="lstm", model_path=folder / "t.keras", tracking=tracking, **options)
     plain = pipeline.train(aapl_file, model="lstm", model_path=folder / "p.keras", **options)
@@ -49,7 +49,7 @@ def test_a_train_run_holds_params_tags_and_the_test_figures_beside_the_baselines
     result, _, run, _ = tracked
     assert run.info.status == "FINISHED" and run.info.run_name == "train lstm"
     params = run.data.params
-    assert params["lstm_units"] == "4" and params["model"] == "lstm" and params["epochs"] == "3"
+    assert params["lstm_units"] == "4" and params["model"] == "lstm" and params["epochs"] == "2"
     assert float(params["learning_rate"]) == result.model.metadata_["training"]["learning_rate"]  # resolved
     assert params["label.basis"] == "open_to_open" and params["flag.sequence_length"] == "10"
     tags = run.data.tags
@@ -105,20 +105,22 @@ def test_the_cli_stops_on_an_unreachable_server_before_training(aapl_file, tmp_p
 
 def test_compare_logs_a_parent_with_the_summary_and_a_child_per_model_and_fold(aapl_file, store):
     tracking = Tracking(store, "compare").check()
-    result = pipeline.compare(aapl_file, models="lstm", baselines="majority", n_splits=2, tracking=tracking,
-                              **LSTM)
+    result = pipeline.compare(aapl_file, models="", baselines="majority,lightgbm", n_splits=2, tracking=tracking,
+                              sequence_length=10)
     client = MlflowClient(store)
     runs = client.search_runs([tracking.experiment_id])
     [parent] = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
     children = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert sorted(run.info.run_name for run in children) == ["lstm fold 1", "lstm fold 2", "majority fold 1",
-                                                             "majority fold 2"]
+    assert sorted(run.info.run_name for run in children) == ["lightgbm fold 1", "lightgbm fold 2",
+                                                             "majority fold 1", "majority fold 2"]
     assert all(run.info.status == "FINISHED" for run in runs)
-    summary = result.summary["lstm"]["macro_f1"]
-    assert parent.data.metrics["lstm/macro_f1_mean"] == pytest.approx(summary["mean"])
-    fold_two = next(run for run in children if run.info.run_name == "lstm fold 2")
-    assert fold_two.data.metrics["test_macro_f1"] == pytest.approx(result.report["folds"][1]["results"]["lstm"]
+    summary = result.summary["lightgbm"]["macro_f1"]
+    assert parent.data.metrics["lightgbm/macro_f1_mean"] == pytest.approx(summary["mean"])
+    assert parent.data.metrics["lightgbm/macro_f1_std"] == pytest.approx(summary["std"])
+    fold_two = next(run for run in children if run.info.run_name == "lightgbm fold 2")
+    assert fold_two.data.metrics["test_macro_f1"] == pytest.approx(result.report["folds"][1]["results"]["lightgbm"]
                                                                    ["macro_f1"])
+    assert fold_two.data.params["fold"] == "2" and fold_two.data.tags["kind"] == "baseline"
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"summary.txt", "summary_table.txt", "compare.json"} <= artifacts
     assert client.download_artifacts(parent.info.run_id, "summary_table.txt")  # readable
