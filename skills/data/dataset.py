@@ -164,6 +164,18 @@ class PreparedData:
         return "\n".join(lines)
 
 
+def normalise_among(values: np.ndarray, dates, others, cross_section: str) -> np.ndarray:
+    """`cross_section_normalise` of ``values`` (rows × features, one date each) among every ticker present on
+    each date, the ``others`` counted too: ``(values, dates)`` of tickers that have no full window. Whether a
+    ticker has a window depends on how many bars it gets later; which tickers a date's ranks count must not."""
+    if cross_section == "none" or not others:
+        return cross_section_normalise(values, dates, cross_section)
+    rows = np.concatenate([np.asarray(values), *(v for v, _ in others)])
+    days = np.concatenate([np.asarray(dates, dtype="datetime64[ns]"),
+                           *(np.asarray(d, dtype="datetime64[ns]") for _, d in others)])
+    return cross_section_normalise(rows, days, cross_section)[:len(values)]
+
+
 class _Pool:
     """The features of every ticker stacked into one float32 array, with per-row bookkeeping."""
 
@@ -175,7 +187,7 @@ class _Pool:
         self.relative = relative_spec(self.feature_names)
         warmup = warmup_bars(self.feature_names)
         blocks, tickers, dates, label_end, prices, offsets, firsts = [], [], [], [], {}, {}, {}
-        candidate_ends, skipped = [], []
+        candidate_ends, skipped, unwindowed = [], [], []
         start = 0
         for ticker, bars in frames.items():
             missing = [c for c in rule.columns if c not in bars.columns]
@@ -186,6 +198,8 @@ class _Pool:
             valid = np.flatnonzero(np.isfinite(values).all(axis=1))
             n_windows = len(valid) - sequence_length + 1 - reach
             if n_windows < 1:
+                if len(valid):  # no window, but its values that day count in each date's cross-section
+                    unwindowed.append((values[valid[0]:], bars.index[valid[0]:].to_numpy()))
                 skipped.append(f"{bars.attrs.get('source', ticker)}: {len(bars)} bars give no labelled window "
                                f"(need at least {warmup + sequence_length + reach}: the {warmup}-bar indicator "
                                f"warm-up + sequence_length {sequence_length} + the {reach} bar(s) a "
@@ -214,7 +228,7 @@ class _Pool:
         self.tickers = np.concatenate(tickers)
         self.dates = pd.DatetimeIndex(np.concatenate(dates))
         # each value against the other tickers' values of the same date only (causal), before any scaler
-        self.values = cross_section_normalise(self.values, self.dates, cross_section)
+        self.values = normalise_among(self.values, self.dates, unwindowed, cross_section)
         self.label_end = np.concatenate(label_end)
         self.prices, self.offsets, self.firsts = prices, offsets, firsts  # the columns the labels read
         self.ends = np.concatenate(candidate_ends)

@@ -258,10 +258,9 @@ def universe_windows(frames, feature_names, sequence_length: int, cross_section:
         except ValueError as exc:
             raise DataError(f"{bars.attrs.get('source', ticker)}: {exc}") from None
         valid = np.flatnonzero(np.isfinite(values).all(axis=1))
-        if len(valid) < sequence_length:
-            continue
-        blocks[ticker], index[ticker] = values[valid[0]:], bars.index[valid[0]:]
-    if not blocks:
+        if len(valid):  # a ticker without a full window yet still counts in its dates' cross-section
+            blocks[ticker], index[ticker] = values[valid[0]:], bars.index[valid[0]:]
+    if not any(len(block) >= sequence_length for block in blocks.values()):
         raise DataError(f"no ticker of the {len(frames)} has a complete window of {sequence_length} bars")
     stacked = np.concatenate(list(blocks.values()))
     dates = np.concatenate([index[t].to_numpy() for t in blocks])

@@ -57,3 +57,34 @@ def test_a_path_to_a_universe_loads_under_the_strict_policies(data_dir):
         as_frames(data_dir / "universe")  # the bundled file has bad rows: strict by default, the policy named
     with pytest.raises(DataError, match="unknown feature"):
         universe_windows({"AAL": load_universe(data_dir / "universe", tickers=["AAL"])["AAL"]}, ["no_such"], L)
+
+
+@pytest.mark.parametrize("mode", ["rank", "zscore"])
+def test_a_newly_listed_ticker_counts_in_the_ranks_before_it_has_a_window(data_dir, mode):
+    """DXC is listed in 2017-04: cut its history a few bars after its indicators are defined, and it has values
+    but no full window yet. Whether it gets a window later must not change the other tickers' ranks up to the cut,
+    in the training windows (`prepare_dataset`) and in the prediction windows (`universe_windows`) alike."""
+    universe = load_universe(data_dir / "universe", tickers=TICKERS[:6] + ["DXC"])
+    frames = {t: bars.loc["2016-06":] for t, bars in universe.items()}
+    names = prepare_dataset(frames, sequence_length=L, label="cross_section", cross_section=mode).feature_names
+    whole = universe_windows(frames, names, L, cross_section=mode)
+    first = whole["DXC"][1][0]  # DXC's first full window ends L - 1 bars after its first defined values
+    cut = frames["DXC"].index[frames["DXC"].index.get_loc(first) - 3]  # DXC has values, no window, at the cut
+    prefix = {t: bars.loc[:cut] for t, bars in frames.items()}
+    early = universe_windows(prefix, names, L, cross_section=mode)
+    assert "DXC" not in early and len(whole["DXC"][1]) > 0
+    for ticker in TICKERS[:6]:
+        windows, dates = early[ticker]
+        at = pd.Index(whole[ticker][1]).get_indexer(dates)
+        np.testing.assert_array_equal(whole[ticker][0][at], windows[np.arange(len(dates))], err_msg=ticker)
+    # training: each window of another ticker ending by the cut holds the same values whatever DXC's later bars
+    def windows_by_key(data):
+        return {(t, d): x for split in (data.train, data.val, data.test)
+                for x, t, d in zip(np.asarray(split.X), split.tickers, split.dates)}
+
+    later = windows_by_key(prepare_dataset(frames, sequence_length=L, label="cross_section", cross_section=mode))
+    sooner = windows_by_key(prepare_dataset(prefix, sequence_length=L, label="cross_section", cross_section=mode))
+    common = [key for key in sooner if key in later]
+    assert len(common) > 100 and max(d for _, d in common) > first - pd.Timedelta(days=30)
+    for key in common:
+        np.testing.assert_array_equal(later[key], sooner[key], err_msg=str(key))
