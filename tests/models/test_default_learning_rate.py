@@ -3,7 +3,7 @@
 import pytest
 
 from skills.data import prepare_dataset
-from skills.models import MODEL_NAMES, AttentionLSTMModel, LocalformerModel, LSTMModel, make_model
+from skills.models import MODEL_NAMES, AttentionLSTMModel, LSTMModel, make_model
 from skills.training import DEFAULT_LEARNING_RATE
 
 
@@ -31,12 +31,3 @@ def test_each_architecture_keeps_the_defaults_its_search_chose(name):
     model = make_model(name)
     assert model.default_learning_rate == rate
     assert {key: model.get_params()[key] for key in params} == params
-
-
-def test_localformer_trains_at_its_searched_rate(aapl):
-    small = prepare_dataset(aapl.iloc[-200:], sequence_length=5)
-    model = LocalformerModel(num_heads=2, num_layers=1, ff_dim=4).fit(small, epochs=1, verbose=0,
-                                                                       lr_schedule="constant")
-    assert model.get_params()["d_model"] == 32
-    assert model.metadata_["training"]["learning_rate"] == 1.7e-4
-    assert float(model.network_.optimizer.learning_rate) == pytest.approx(1.7e-4)
