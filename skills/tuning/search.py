@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from skills.metrics import split_metrics
 from skills.models import make_model
 from skills.tuning.objective import METRICS, Setup, final_slot, split_config, trainable
 from skills.tuning.results import best_row, flag_config, format_trials, trial_frame, trial_rows, write_trials
+from skills.tuning.schedule import is_point, scheduler
 from skills.tuning.space import default_point, search_space, to_ray
 from skills.tuning.tracked import log_search, trial_logger
 
@@ -180,7 +180,8 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
     Each trial samples a configuration (Optuna's TPE through `ray.tune.search.optuna.OptunaSearch`), trains it on
     every fold's training split with early stopping on that fold's validation split, and is scored by the mean
     over folds of the validation ``metric``; it reports after every epoch, and ASHA (`ASHAScheduler`) stops the
-    trials that trail the others at the same fold and epoch. Test blocks are never read. A trial that raises is
+    trials that trail the others at the same fold and epoch, except the first, the defaults' (`schedule.scheduler`),
+    which always runs every fold. Test blocks are never read. A trial that raises is
     recorded as failed and the search goes on. Everything is kept in ``out``: the Ray Tune experiment
     (``out/search``; calling `tune` again with the same arguments resumes it: finished trials are kept,
     unfinished ones run again), ``trials.csv`` / ``trials.json`` (rewritten as trials end), ``best_config.json``
@@ -271,7 +272,6 @@ def _search(model, data, *, out, setup, space, trials, direction, parallel, seed
     import optuna
     import ray
     from ray import tune as ray_tune
-    from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
     metric, folds, epochs = setup.metric, setup.folds, setup.epochs
@@ -291,14 +291,14 @@ def _search(model, data, *, out, setup, space, trials, direction, parallel, seed
         else:
             searcher = OptunaSearch(metric="objective", mode=direction, seed=seed,
                                     points_to_evaluate=points_to_evaluate)
-            scheduler = ASHAScheduler(time_attr="slot", max_t=final_slot(setup),
-                                      grace_period=setup.epochs if grace_period is None else grace_period,
-                                      reduction_factor=reduction_factor)
+            stopper = scheduler(max_t=final_slot(setup),
+                                grace_period=setup.epochs if grace_period is None else grace_period,
+                                reduction_factor=reduction_factor, keep=default)
             progress = _callback_class()(out, keys, trials, direction, quiet)
             tuner = ray_tune.Tuner(
                 runnable, param_space=to_ray(space),
                 tune_config=ray_tune.TuneConfig(metric="objective", mode=direction, num_samples=trials,
-                                                search_alg=searcher, scheduler=scheduler, reuse_actors=True),
+                                                search_alg=searcher, scheduler=stopper, reuse_actors=True),
                 run_config=ray_tune.RunConfig(name=EXPERIMENT, storage_path=str(out), verbose=0,
                                               failure_config=ray_tune.FailureConfig(max_failures=0),
                                               callbacks=[progress, *callbacks]))
@@ -347,11 +347,4 @@ def _search(model, data, *, out, setup, space, trials, direction, parallel, seed
 
 def _matching(rows, point):
     """The row of the trial that ran ``point`` (the defaults), or None."""
-    if point is None:
-        return None
-    for row in rows:
-        if all(row.get(key) == value or (isinstance(value, float) and isinstance(row.get(key), (int, float))
-                                          and math.isclose(row[key], value, rel_tol=1e-9))
-               for key, value in point.items()):
-            return row
-    return None
+    return next((row for row in rows if is_point(row, point)), None)
