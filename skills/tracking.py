@@ -51,7 +51,8 @@ def _mlflow():
     try:
         import mlflow
     except ImportError:
-        raise TrackingError("tracking needs MLflow: pip install 'skills[tracking]' (or pip install mlflow)") from None
+        raise TrackingError("tracking needs MLflow: pip install mlflow (or pip install '.[tracking]' in the "
+                            "package's folder)") from None
     return mlflow
 
 

@@ -2,6 +2,7 @@
 one line a bad URI gets, read back with `MlflowClient` from a temporary local store."""
 
 import math
+import sys
 import time
 
 import numpy as np
@@ -53,6 +54,12 @@ def test_a_bad_uri_or_a_server_that_does_not_answer_is_one_line_naming_it(uri, f
     message = str(caught.value)
     assert fragment in message and "\n" not in message and isinstance(caught.value, ValueError)
     assert time.perf_counter() - started < 30  # no retries with back-off
+
+
+def test_without_mlflow_tracking_is_one_line_saying_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow now raises ImportError
+    with pytest.raises(TrackingError, match=r"tracking needs MLflow: pip install mlflow"):
+        Tracking("sqlite:///unused.db").check()
 
 
 def test_a_run_ends_finished_failed_or_killed_never_running(store):
