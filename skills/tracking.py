@@ -32,7 +32,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-__all__ = ["DEFAULT_EXPERIMENT", "TrackedRun", "Tracking", "TrackingError", "flatten", "git_commit", "scalars"]
+__all__ = ["DEFAULT_EXPERIMENT", "TrackedRun", "Tracking", "TrackingError", "flatten", "git_commit", "optional_run",
+           "scalars"]
 
 #: The experiment runs go to unless told otherwise.
 DEFAULT_EXPERIMENT = "skills"
@@ -138,7 +139,8 @@ class Tracking:
         return self._client
 
     def check(self) -> Tracking:
-        """Connect to the store and get or create the experiment, before any work starts.
+        """Connect to the store and get or create the experiment, before any work starts (once: a connected
+        `Tracking` returns at once).
 
         Returns:
             self.
@@ -147,6 +149,8 @@ class Tracking:
             TrackingError: MLflow is missing, the URI is malformed or names no usable store, or a tracking server
                 does not answer within 5 s (one line naming the URI).
         """
+        if self._client is not None:
+            return self
         mlflow = _mlflow()
         uri = self.resolved_uri()
         saved = {name: os.environ.get(name) for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
@@ -207,6 +211,11 @@ class Tracking:
             client.set_terminated(run.run_id, "FAILED")
             raise
         client.set_terminated(run.run_id, "FINISHED")
+
+
+def optional_run(tracking: Tracking | None, name: str, **kwargs):
+    """``tracking.start_run(name, ...)``, or a block yielding None when ``tracking`` is None."""
+    return contextlib.nullcontext() if tracking is None else tracking.start_run(name, **kwargs)
 
 
 def _artifacts(uri: str) -> str | None:

@@ -24,6 +24,8 @@ def test_check_creates_the_experiment_once_with_its_artifacts_beside_the_databas
     first = Tracking(store, "first").check()
     again = Tracking(store, "first").check()
     assert first.experiment_id == again.experiment_id
+    client = first.client
+    assert first.check() is first and first.client is client  # connected once: the CLI's check is not repeated
     experiment = MlflowClient(store).get_experiment(first.experiment_id)
     assert experiment.name == "first" and experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert experiment.artifact_location.endswith("/mlruns") and store.split("sqlite:///")[1].rsplit("/", 1)[0] in \

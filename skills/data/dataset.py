@@ -164,18 +164,6 @@ class PreparedData:
         return "\n".join(lines)
 
 
-def normalise_among(values: np.ndarray, dates, others, cross_section: str) -> np.ndarray:
-    """`cross_section_normalise` of ``values`` (rows × features, one date each) among every ticker present on
-    each date, the ``others`` counted too: ``(values, dates)`` of tickers that have no full window. Whether a
-    ticker has a window depends on how many bars it gets later; which tickers a date's ranks count must not."""
-    if cross_section == "none" or not others:
-        return cross_section_normalise(values, dates, cross_section)
-    rows = np.concatenate([np.asarray(values), *(v for v, _ in others)])
-    days = np.concatenate([np.asarray(dates, dtype="datetime64[ns]"),
-                           *(np.asarray(d, dtype="datetime64[ns]") for _, d in others)])
-    return cross_section_normalise(rows, days, cross_section)[:len(values)]
-
-
 class _Pool:
     """The features of every ticker stacked into one float32 array, with per-row bookkeeping."""
 
@@ -228,7 +216,7 @@ class _Pool:
         self.tickers = np.concatenate(tickers)
         self.dates = pd.DatetimeIndex(np.concatenate(dates))
         # each value against the other tickers' values of the same date only (causal), before any scaler
-        self.values = normalise_among(self.values, self.dates, unwindowed, cross_section)
+        self.values = cross_section_normalise(self.values, self.dates, cross_section, others=unwindowed)
         self.label_end = np.concatenate(label_end)
         self.prices, self.offsets, self.firsts = prices, offsets, firsts  # the columns the labels read
         self.ends = np.concatenate(candidate_ends)

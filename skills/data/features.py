@@ -157,7 +157,7 @@ def compute_features(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def cross_section_normalise(values: np.ndarray, dates, mode: str = "rank") -> np.ndarray:
+def cross_section_normalise(values: np.ndarray, dates, mode: str = "rank", others=()) -> np.ndarray:
     """Replace each feature value by its rank or z-score among the rows of the same date.
 
     The value of a row on date t is computed from the rows of date t only (the tickers present
@@ -170,6 +170,9 @@ def cross_section_normalise(values: np.ndarray, dates, mode: str = "rank") -> np
         values: 2-D float array (rows × features), all finite.
         dates: one date (or any hashable key) per row.
         mode: one of :data:`CROSS_SECTION_MODES`.
+        others: ``(values, dates)`` pairs of rows that count among their dates' rows but are not returned: the
+            tickers present that day without a full window yet (whether a ticker gets one depends on how many
+            bars it has later, which no date's ranks may read).
 
     Returns:
         A new float32 array of the same shape (or ``values`` for ``"none"``).
@@ -183,6 +186,11 @@ def cross_section_normalise(values: np.ndarray, dates, mode: str = "rank") -> np
         return values
     if len(dates) != len(values):
         raise ValueError(f"{len(values)} rows but {len(dates)} dates")
+    if others:
+        rows = np.concatenate([np.asarray(values), *(v for v, _ in others)])
+        days = np.concatenate([np.asarray(dates, dtype="datetime64[ns]"),
+                               *(np.asarray(d, dtype="datetime64[ns]") for _, d in others)])
+        return cross_section_normalise(rows, days, mode)[:len(values)]
     codes = pd.factorize(np.asarray(dates))[0]
     out = np.empty(values.shape, dtype=np.float32)
     for start in range(0, values.shape[1], _BLOCK):

@@ -15,10 +15,11 @@ from skills.data.dataset import as_frames
 from skills.evaluation.tables import format_metrics, format_ticker_table, format_topk_metrics
 from skills.models import load_model
 from skills.pipeline.loading import OptionError, load_bars, write_json
-from skills.pipeline.tracked import log_backtest, start_run
+from skills.pipeline.tracked import log_backtest
 from skills.plots import plot_backtest, save_figure
 from skills.strategy import DEFAULT_REBALANCE, default_strategy, names_per_side, run_backtest, topk_defaults
 from skills.strategy.backtest import BacktestResult, out_of_sample_start
+from skills.tracking import optional_run
 
 __all__ = ["BacktestRun", "backtest", "check_range", "model_strategy", "source_of", "topk_rule"]
 
@@ -196,7 +197,7 @@ def backtest(model, data=None, *, strategy=None, start=None, end=None, plot=None
     if tracking is not None:
         tracking.check()
     model_path = str(model) if isinstance(model, (str, Path)) else (getattr(model, "path_", None) or "the model")
-    with start_run(tracking, f"backtest {Path(model_path).stem}") as tracked:
+    with optional_run(tracking, f"backtest {Path(model_path).stem}") as tracked:
         run = _backtest(model, model_path, data, strategy, start, end, plot, json_path, settings, on_bad_rows,
                         on_bad_files, options)
         if tracked is not None:

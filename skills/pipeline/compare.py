@@ -16,10 +16,11 @@ from skills.evaluation.tables import format_summary_table
 from skills.models import MODEL_NAMES, model_params
 from skills.pipeline.backtest import source_of, topk_rule
 from skills.pipeline.loading import OptionError, load_bars, new_model, write_json
-from skills.pipeline.tracked import log_compare, start_run
+from skills.pipeline.tracked import log_compare
 from skills.pipeline.train import _sequence_length, route_options
 from skills.plots import plot_walk_forward, save_figure
 from skills.strategy import DEFAULT_REBALANCE, default_strategy
+from skills.tracking import optional_run
 from skills.training import TrainConfig
 
 __all__ = ["CompareResult", "DEFAULT_COMPARE_MODELS", "DEFAULT_SPLITS", "compare"]
@@ -156,7 +157,7 @@ def compare(data=None, *, models=DEFAULT_COMPARE_MODELS, baselines=None, n_split
                         commission=commission, **options)
     if tracking is not None:
         tracking.check()
-    with start_run(tracking, f"compare {','.join(models) or 'baselines'}") as run:
+    with optional_run(tracking, f"compare {','.join(models) or 'baselines'}") as run:
         result = _compare(data, models, baselines, makers, n_splits, fold, strategy, k, n_drop, rebalance,
                           confidence_threshold, commission, parallel, json_path, plot, settings, on_bad_rows,
                           on_bad_files, network, data_options, fit)

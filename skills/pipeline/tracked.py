@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import tempfile
 from pathlib import Path
@@ -12,14 +11,9 @@ import keras
 from skills import __version__
 from skills.evaluation.tables import format_summary_table
 
-__all__ = ["log_backtest", "log_compare", "log_train", "start_run", "top_scalars"]
+__all__ = ["log_backtest", "log_compare", "log_train", "top_scalars"]
 
 _NOT_PARAMS = ("debug", "command", "load_report", "track", "tracking_uri", "experiment", "config")
-
-
-def start_run(tracking, name: str, **kwargs):
-    """``tracking.start_run(name, ...)``, or a block yielding None when ``tracking`` is None."""
-    return contextlib.nullcontext() if tracking is None else tracking.start_run(name, **kwargs)
 
 
 def top_scalars(figures: dict) -> dict:
@@ -82,7 +76,7 @@ def log_compare(run, result) -> None:
                 run.log_metrics({f"{key}_mean": stats.get("mean"), f"{key}_std": stats.get("std")}, prefix=f"{name}/")
     run.log_text(result.format(), "summary.txt")
     run.log_text(format_summary_table(result.summary), "summary_table.txt")
-    run.log_dict(_jsonable(result.report), "compare.json")
+    run.log_text(json.dumps(result.report, indent=2, default=str), "compare.json")  # as the --json file
     for path in result.files:
         run.log_artifact(path)
     for fold in folds:
@@ -117,9 +111,4 @@ def log_backtest(run, result) -> None:
             run.log_artifact(path)
     for path in written:
         run.log_artifact(path)
-
-
-def _jsonable(values):
-    """``values`` with every key and leaf JSON can hold (dates and numpy numbers as text or floats)."""
-    return json.loads(json.dumps(values, default=str))
 

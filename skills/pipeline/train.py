@@ -18,9 +18,10 @@ from skills.evaluation import score_on_test, training_report
 from skills.evaluation.tables import format_confusion, format_table
 from skills.models import MODEL_NAMES, load_model, model_params
 from skills.pipeline.loading import OptionError, load_bars, load_records, new_model, write_json
-from skills.pipeline.tracked import log_train, start_run
+from skills.pipeline.tracked import log_train
 from skills.plots import plot_confusion_matrix, plot_training_curves, save_figure
 from skills.strategy import DEFAULT_REBALANCE, default_strategy, topk_defaults
+from skills.tracking import optional_run
 from skills.training import TrainConfig, gpu_available, precision_reason, remove_backup, resolve_precision
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_MODEL_PATH", "TrainResult", "check_model_path", "prepare", "route_options",
@@ -192,7 +193,7 @@ def train(data=None, *, model: str = DEFAULT_MODEL, model_path=DEFAULT_MODEL_PAT
     model_path = check_model_path(model_path)
     if tracking is not None:
         tracking.check()
-    with exclusive_lock(model_path, "model file"), start_run(tracking, f"train {model}") as run:
+    with exclusive_lock(model_path, "model file"), optional_run(tracking, f"train {model}") as run:
         result = _train(data, model, model_path, resume, network, data_options, fit,
                         dict(on_bad_rows=on_bad_rows, on_bad_files=on_bad_files, tensorboard_dir=tensorboard_dir,
                              verbose=verbose, settings=settings), run)

@@ -3,7 +3,6 @@ validation splits, kept on disk, resumable, and refitted at the end."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from skills.data.dataset import as_frames
 from skills.evaluation.parallel import RayOptions, start_ray
 from skills.metrics import split_metrics
 from skills.models import make_model
+from skills.tracking import optional_run
 from skills.tuning.objective import METRICS, Setup, final_slot, split_config, trainable
 from skills.tuning.results import best_row, flag_config, format_trials, trial_frame, trial_rows, write_trials
 from skills.tuning.schedule import is_point, scheduler
@@ -251,7 +251,7 @@ def tune(model: str, data, *, trials: int = 20, folds: int = 3, epochs: int = 10
     try:  # one search per folder; a refit's model file is locked too (against a `train` writing it)
         with exclusive_lock(out, "search folder"):
             _check_same_search(out, _description(setup, space, trials, data))
-            with contextlib.nullcontext() if tracking is None else tracking.start_run(f"tune {model}") as run:
+            with optional_run(tracking, f"tune {model}") as run:
                 result = _search(model, data, out=out, setup=setup, space=space, trials=trials,
                                  direction=direction, parallel=parallel or RayOptions(), seed=seed,
                                  grace_period=grace_period, reduction_factor=reduction_factor,
